@@ -1,0 +1,1 @@
+"""Neural building blocks shared by the domains (time embeddings, FiLM, U-Nets, equivariant layers)."""

@@ -1,0 +1,5 @@
+"""Forward processes / probability paths. Time convention: t = 0 data, t = 1 noise."""
+from .base import GaussianProcess, as_time
+from .gaussian import EDM, VE, VP, RectifiedFlow, SubVP
+
+__all__ = ["GaussianProcess", "as_time", "VP", "SubVP", "VE", "EDM", "RectifiedFlow"]

@@ -1,0 +1,50 @@
+"""The model as samplers see it: ``x_t, t -> x0`` in float64, whatever the network predicts."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..parameterization import check_prediction, to_x0_eps
+from ..processes.base import GaussianProcess
+
+f64 = torch.float64
+
+
+class Denoiser:
+    """Wrap ``model(x_t, t) -> prediction`` (t of shape ``(n,)``) into ``x0 = D(x, t)``.
+
+    The model runs in ``dtype``; sampler arithmetic stays float64. ``transform`` (optional) maps
+    every x0 prediction (dynamic thresholding, inpainting). ``nfe`` counts model calls.
+    """
+
+    def __init__(self, model, proc: GaussianProcess, prediction: str, dtype: torch.dtype = torch.float32,
+                 transform=None):
+        self.model, self.proc, self.prediction = model, proc, check_prediction(prediction)
+        self.dtype, self.transform, self.nfe = dtype, transform, 0
+
+    def coefs(self, t: float) -> tuple[float, float, float, float]:
+        """``(alpha, sigma, dalpha, dsigma)`` at time ``t`` as Python floats."""
+        return tuple(float(c) for c in self.proc.coefficients(torch.tensor(t, dtype=f64)))
+
+    def __call__(self, x: torch.Tensor, t: float) -> torch.Tensor:
+        tt = torch.full((x.shape[0],), float(t), dtype=self.dtype, device=x.device)
+        out = self.model(x.to(self.dtype), tt)
+        self.nfe += 1
+        if out.shape != x.shape:
+            raise ValueError(f"model output has shape {tuple(out.shape)}, expected {tuple(x.shape)} (same as x_t)")
+        if not bool(torch.isfinite(out).all()):
+            raise FloatingPointError(f"the model returned NaN or Inf at t = {float(t):.6g}")
+        a, s, da, ds = self.coefs(t)
+        x0, _ = to_x0_eps(out.to(f64), self.prediction, x.to(f64), a, s, da, ds)
+        return x0 if self.transform is None else self.transform(x0)
+
+    def eps(self, x: torch.Tensor, x0: torch.Tensor, t: float) -> torch.Tensor:
+        """The noise implied by ``x0`` at ``(x, t)``."""
+        a, s, _, _ = self.coefs(t)
+        return (x - a * x0) / s
+
+
+def log_alpha_over_sigma(a: float, s: float) -> float:
+    """lambda/2 = log(alpha / sigma), -inf where alpha = 0."""
+    return math.log(a / s) if a > 0 else -math.inf
