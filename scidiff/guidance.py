@@ -51,9 +51,12 @@ class Inpaint:
     """Keep ``values`` where ``mask`` is true; generate the rest.
 
     ``mask`` (bool) and ``values`` broadcast against the samples ``(n, ...)``. At each grid time
-    the known part is replaced by a fresh forward draw ``alpha values + sigma z`` and every x0
-    prediction by ``values``; the output holds ``values`` exactly. ``resample > 1`` repeats each
+    the known part is replaced by ``alpha values + sigma z`` (one draw z per sampling run, so it
+    follows a forward path that deterministic solvers can integrate) and every x0 prediction by
+    ``values``; the output holds ``values`` exactly. ``resample > 1`` repeats each
     step after jumping back through the forward transition (RePaint, Lugmayr et al. 2022).
+    Plain replacement is biased for deterministic solvers (the unknown part ignores the known one
+    early on); with them use ``resample >= 3`` (measured in ``tests/test_guidance.py``).
     """
 
     mask: torch.Tensor
@@ -68,9 +71,10 @@ class Inpaint:
     def x0(self, x0: torch.Tensor) -> torch.Tensor:
         return torch.where(self.mask.to(x0.device), self.values.to(x0), x0)
 
-    def noised(self, x: torch.Tensor, t: float, proc, noise) -> torch.Tensor:
+    def noised(self, x: torch.Tensor, t: float, proc, eps: torch.Tensor) -> torch.Tensor:
+        """Replace the known part of ``x`` by ``alpha(t) values + sigma(t) eps``."""
         a, s = float(proc.alpha(t)), float(proc.sigma(t))
-        return torch.where(self.mask.to(x.device), a * self.values.to(x) + s * noise(), x)
+        return torch.where(self.mask.to(x.device), a * self.values.to(x) + s * eps, x)
 
     @staticmethod
     def renoise(x: torch.Tensor, s: float, t: float, proc, noise) -> torch.Tensor:

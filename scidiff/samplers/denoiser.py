@@ -37,6 +37,10 @@ class Denoiser:
             raise FloatingPointError(f"the model returned NaN or Inf at t = {float(t):.6g}")
         a, s, da, ds = self.coefs(t)
         x0, _ = to_x0_eps(out.to(f64), self.prediction, x.to(f64), a, s, da, ds)
+        if not bool(torch.isfinite(x0).all()):
+            raise FloatingPointError(f"the model's {self.prediction!r} prediction does not determine x0 at "
+                                     f"t = {float(t):.6g} (alpha = {a:.3g}, sigma = {s:.3g}); predict 'x0', 'v' "
+                                     f"or 'velocity' there, or sample from a t_max where alpha > 0")
         return x0 if self.transform is None else self.transform(x0)
 
     def eps(self, x: torch.Tensor, x0: torch.Tensor, t: float) -> torch.Tensor:

@@ -89,7 +89,8 @@ def sample(model, proc: GaussianProcess, shape=None, *, steps: int = 50, method:
     transform = denoised_transform
     if inpaint is not None:
         transform = inpaint.x0 if transform is None else (lambda x0, f=transform: inpaint.x0(f(x0)))
-        x = inpaint.noised(x, float(times[0]), proc, noise)
+        known_eps = noise()          # one noise draw: the known part follows its own forward path
+        x = inpaint.noised(x, float(times[0]), proc, known_eps)
     den = Denoiser(model, proc, prediction, dtype, transform)
     ts = times.tolist()
     state = {"steps": len(ts) - 1}
@@ -102,7 +103,7 @@ def sample(model, proc: GaussianProcess, shape=None, *, steps: int = 50, method:
                 x, state = inpaint.renoise(x, s, t, proc, noise), dict(saved)
             x, state = _guarded(step, den, x, t, s, state, noise, options, i)
             if inpaint is not None:
-                x = inpaint.noised(x, s, proc, noise)
+                x = inpaint.noised(x, s, proc, known_eps)
         if trajectory is not None:
             trajectory.append(x.to(dtype))
     try:  # the last interval: the denoised prediction at the last evaluation time is the sample
