@@ -27,6 +27,8 @@ class VP(GaussianProcess):
 
     The cosine schedule (Nichol & Dhariwal, offset ``s``) reaches alpha = 0 at t = 1 where its
     SDE drift is singular, so its prior sits at ``t_max = 0.9946`` (DPM-Solver's choice).
+    ``t_min`` (linear 1e-3: sigma ~ 0.01, as score-SDE and DPM-Solver sample) can be lowered for
+    likelihoods of finely resolved data.
     """
 
     def __init__(self, schedule: str = "linear", beta_min: float = 0.1, beta_max: float = 20.0,
@@ -34,7 +36,7 @@ class VP(GaussianProcess):
         if schedule not in ("linear", "cosine"):
             raise ValueError(f"unknown VP schedule {schedule!r}; valid: 'linear', 'cosine'")
         self.schedule, self.beta_min, self.beta_max, self.s = schedule, beta_min, beta_max, s
-        self.t_min = t_min if t_min is not None else (1e-5 if schedule == "linear" else 1e-4)
+        self.t_min = t_min if t_min is not None else (1e-3 if schedule == "linear" else 1e-4)
         self.t_max = t_max if t_max is not None else (1.0 if schedule == "linear" else 0.9946)
 
     # log alpha and its derivative; sigma follows from alpha^2 + sigma^2 = 1
@@ -71,7 +73,7 @@ class VP(GaussianProcess):
 class SubVP(VP):
     """Sub-variance-preserving SDE of score-SDE: alpha as VP linear, sigma = 1 - alpha^2."""
 
-    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, t_min: float = 1e-5):
+    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, t_min: float = 1e-3):
         super().__init__("linear", beta_min, beta_max, t_min=t_min)
         del self.s
 

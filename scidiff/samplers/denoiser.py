@@ -22,10 +22,14 @@ class Denoiser:
                  transform=None):
         self.model, self.proc, self.prediction = model, proc, check_prediction(prediction)
         self.dtype, self.transform, self.nfe = dtype, transform, 0
+        self._coefs: dict[float, tuple[float, float, float, float]] = {}
 
     def coefs(self, t: float) -> tuple[float, float, float, float]:
-        """``(alpha, sigma, dalpha, dsigma)`` at time ``t`` as Python floats."""
-        return tuple(float(c) for c in self.proc.coefficients(torch.tensor(t, dtype=f64)))
+        """``(alpha, sigma, dalpha, dsigma)`` at time ``t`` as Python floats (memoised per time)."""
+        t = float(t)
+        if t not in self._coefs:
+            self._coefs[t] = tuple(float(c) for c in self.proc.coefficients(torch.tensor(t, dtype=f64)))
+        return self._coefs[t]
 
     def __call__(self, x: torch.Tensor, t: float) -> torch.Tensor:
         tt = torch.full((x.shape[0],), float(t), dtype=self.dtype, device=x.device)
@@ -33,11 +37,12 @@ class Denoiser:
         self.nfe += 1
         if out.shape != x.shape:
             raise ValueError(f"model output has shape {tuple(out.shape)}, expected {tuple(x.shape)} (same as x_t)")
-        if not bool(torch.isfinite(out).all()):
+        if not all_finite(out):
             raise FloatingPointError(f"the model returned NaN or Inf at t = {float(t):.6g}")
         a, s, da, ds = self.coefs(t)
-        x0, _ = to_x0_eps(out.to(f64), self.prediction, x.to(f64), a, s, da, ds)
-        if not bool(torch.isfinite(x0).all()):
+        out = out.to(f64)
+        x0 = out if self.prediction == "x0" else to_x0_eps(out, self.prediction, x.to(f64), a, s, da, ds)[0]
+        if self.prediction != "x0" and not all_finite(x0):
             raise FloatingPointError(f"the model's {self.prediction!r} prediction does not determine x0 at "
                                      f"t = {float(t):.6g} (alpha = {a:.3g}, sigma = {s:.3g}); predict 'x0', 'v' "
                                      f"or 'velocity' there, or sample from a t_max where alpha > 0")
@@ -47,6 +52,11 @@ class Denoiser:
         """The noise implied by ``x0`` at ``(x, t)``."""
         a, s, _, _ = self.coefs(t)
         return (x - a * x0) / s
+
+
+def all_finite(x: torch.Tensor) -> bool:
+    """True when no entry is NaN or Inf (one reduction: a non-finite entry makes the sum non-finite)."""
+    return bool(torch.isfinite(x.sum()))
 
 
 def log_alpha_over_sigma(a: float, s: float) -> float:

@@ -6,6 +6,8 @@ With lambda = log(alpha / sigma) and h = lambda_s - lambda_t,
     D   = (1 + 1/(2r)) x0_t - 1/(2r) x0_prev,   r = h_prev / h   (first step: D = x0_t).
 
 The previous denoised value travels in ``state``; nothing else is remembered between steps.
+Below 15 steps the step into the last evaluation time is first order ("lower order final", as
+DPM-Solver++ recommends): the log-SNR step there is long and extrapolation would amplify errors.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def dpmpp_2m_step(den, x, t, s, state, noise):
     x0 = den(x, t)
     prev = state.get("dpm++")
     d = x0
-    if prev is not None:
+    last = state["index"] == state["steps"] - 2        # into the last evaluation time: first order
+    if prev is not None and not (last and state["steps"] < 15):
         r = prev[1] / h
         d = (1 + 0.5 / r) * x0 - (0.5 / r) * prev[0]
     state["dpm++"] = (x0, h)

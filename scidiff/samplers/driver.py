@@ -2,7 +2,8 @@
 
 A step function is pure: ``step(den, x, t, s, state, noise, **options) -> (x_s, state)`` moves
 float64 samples ``x`` from time t to s < t using ``den(x, t) -> x0``; ``state`` is a dict the
-driver creates (holding ``"steps"``) that multistep methods extend; ``noise()`` draws a standard
+driver creates (holding ``"steps"``, the number of intervals, and ``"index"``, the current one)
+that multistep methods extend; ``noise()`` draws a standard
 normal like ``x``. The driver walks the grid and ends with the denoised output at t = 0.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 
 from ..processes.base import GaussianProcess
 from .ancestral import ddim_step, ddpm_step
-from .denoiser import Denoiser
+from .denoiser import Denoiser, all_finite
 from .dpm_solver import dpmpp_2m_step
 from .grids import check_grid, time_grid
 from .ode import euler_step, heun_step
@@ -97,6 +98,7 @@ def sample(model, proc: GaussianProcess, shape=None, *, steps: int = 50, method:
     trajectory = [x.to(dtype)] if return_trajectory else None
     for i in tqdm(range(len(ts) - 2), disable=not progress, desc=f"sampling ({method})"):
         t, s = ts[i], ts[i + 1]
+        state["index"] = i
         saved = dict(state)
         for r in range(inpaint.resample if inpaint is not None else 1):
             if r:  # RePaint: jump back to t through the forward transition, then redo the step
@@ -124,7 +126,7 @@ def _guarded(step, den, x, t, s, state, noise, options, i):
         x, state = step(den, x, t, s, state, noise, **options)
     except FloatingPointError as e:
         raise FloatingPointError(f"step {i} (t = {t:.6g} -> {s:.6g}): {e}") from None
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         raise FloatingPointError(f"step {i} (t = {t:.6g} -> {s:.6g}) produced NaN or Inf samples")
     return x, state
 

@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+import pytest
+
+from scidiff.cli import main
+
+
+def test_demo_writes_table_and_plot(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--samples", "400"]) == 0
+    out = capsys.readouterr().out
+    assert "DPM-Solver++ 2M" in out and "noise floor" in out
+    png = tmp_path / "mixture_samplers.png"
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_help_shows_an_example():
+    out = subprocess.run([sys.executable, "-m", "scidiff.cli", "demo", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "example" in out.stdout
+
+
+def test_bad_arguments_exit_nonzero(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--samples", "1"])
+    assert e.value.code != 0
+    assert "need an integer >= 2" in capsys.readouterr().err
+    assert main([]) == 2
