@@ -1,0 +1,75 @@
+"""``save_pretrained`` / ``from_pretrained`` for every model: ``model.safetensors`` + ``config.json``.
+
+A model class mixes in ``Pretrained``, keeps its constructor arguments as a dataclass in
+``self.config`` and names that dataclass in ``config_class``. Bundled weights live inside their
+domain package and are listed in ``bundled`` (name -> folder relative to the class's module).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import from_dict
+
+
+class Pretrained:
+    config_class: type = None
+    bundled: dict[str, str] = {}
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write ``folder/model.safetensors`` and ``folder/config.json``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in self.state_dict().items()}
+        save_file(tensors, folder / "model.safetensors", metadata={"class": type(self).__name__})
+        meta = {"class": type(self).__name__, "config": dataclasses.asdict(self.config)}
+        (folder / "config.json").write_text(json.dumps(meta, indent=1))
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, name_or_folder: str | Path, device: str | torch.device = "cpu"):
+        """Load from a folder written by ``save_pretrained`` or a bundled name (see ``bundled``).
+
+        A missing, corrupt, truncated or mismatched file raises ``ValueError`` in one sentence.
+        """
+        folder = cls._resolve(name_or_folder)
+        try:
+            meta = json.loads((folder / "config.json").read_text())
+            config = from_dict(cls.config_class, meta["config"])
+        except FileNotFoundError:
+            raise ValueError(f"{folder} has no config.json; is it a folder written by save_pretrained?") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{folder / 'config.json'} is not a valid {cls.__name__} config ({e})") from None
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{folder} holds a {meta.get('class')}, not a {cls.__name__}")
+        try:
+            tensors = load_file(folder / "model.safetensors")
+        except (SafetensorError, OSError) as e:
+            raise ValueError(f"{folder / 'model.safetensors'} is missing, corrupt or truncated ({e})") from None
+        model = cls(config)
+        own = model.state_dict()
+        missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+        shapes = [k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape]
+        if missing or unexpected or shapes:
+            raise ValueError(f"{folder / 'model.safetensors'} does not match {cls.__name__}({config}): "
+                             f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {shapes[:5]}")
+        model.load_state_dict(tensors)
+        return model.to(device).eval()
+
+    @classmethod
+    def _resolve(cls, name_or_folder) -> Path:
+        if str(name_or_folder) in cls.bundled:
+            import importlib
+
+            module = importlib.import_module(cls.__module__)
+            return Path(module.__file__).parent / cls.bundled[str(name_or_folder)]
+        folder = Path(name_or_folder)
+        if not folder.is_dir():
+            names = ", ".join(map(repr, cls.bundled)) or "none"
+            raise ValueError(f"{folder} is not a folder and not a bundled {cls.__name__} (bundled: {names})")
+        return folder
