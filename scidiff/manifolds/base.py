@@ -1,0 +1,53 @@
+"""What a manifold offers the engine: the exponential and logarithm maps and a metric.
+
+Points and tangent vectors are tensors batched over any leading dimensions; ``point_shape`` and
+``tangent_shape`` give the trailing shapes. A geodesic path works on any manifold through
+``exp`` and ``log`` (the flow_matching library's idea).
+"""
+from __future__ import annotations
+
+import torch
+
+
+class Manifold:
+    point_shape: tuple = ()
+    tangent_shape: tuple = ()
+
+    def exp(self, x, v):
+        """Follow the geodesic from ``x`` with initial velocity ``v`` for unit time."""
+        raise NotImplementedError
+
+    def log(self, x, y):
+        """The tangent vector at ``x`` whose geodesic reaches ``y`` at unit time (shortest one)."""
+        raise NotImplementedError
+
+    def inner(self, x, u, v) -> torch.Tensor:
+        """Riemannian inner product of tangents at ``x``; shape: the batch dimensions."""
+        raise NotImplementedError
+
+    def proj_tangent(self, x, v):
+        """Project an ambient vector onto the tangent space at ``x``."""
+        return v
+
+    def random(self, n: int, *, generator=None, dtype=torch.float64, device=None):
+        """``n`` draws from the uniform (base) measure."""
+        raise NotImplementedError
+
+    def dist(self, x, y) -> torch.Tensor:
+        """Geodesic distance."""
+        v = self.log(x, y)
+        return self.inner(x, v, v).clamp_min(0).sqrt()
+
+    def geodesic(self, x, y, s):
+        """The point a fraction ``s`` (scalar or batch-shaped) along the geodesic from x to y."""
+        v = self.log(x, y)
+        return self.exp(x, _scale(s, v, len(self.tangent_shape)))
+
+    def volume(self) -> float:
+        """Total Riemannian volume (inf where unbounded)."""
+        return float("inf")
+
+
+def _scale(s, v, trailing: int):
+    s = torch.as_tensor(s, dtype=v.dtype, device=v.device)
+    return s.reshape(s.shape + (1,) * trailing) * v if s.dim() else s * v
