@@ -33,6 +33,11 @@ class Manifold:
         """``n`` draws from the uniform (base) measure."""
         raise NotImplementedError
 
+    def random_tangent(self, x, *, generator=None):
+        """A standard normal tangent vector at ``x`` (orthonormal coordinates of the metric)."""
+        return torch.randn(x.shape[: x.dim() - len(self.point_shape)] + self.tangent_shape,
+                           generator=generator, dtype=x.dtype, device=x.device)
+
     def dist(self, x, y) -> torch.Tensor:
         """Geodesic distance."""
         v = self.log(x, y)

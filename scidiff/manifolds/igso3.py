@@ -79,13 +79,16 @@ class IGSO3:
         return log_density_haar(omega, self.sigma) - LOG_VOLUME
 
     def score(self, r: torch.Tensor) -> torch.Tensor:
-        """grad log p at ``r`` as a body-frame rotation vector ``(..., 3)``."""
+        """grad log p at ``r`` as a body-frame rotation vector ``(..., 3)`` (differentiable in r)."""
         v = self._relative(r)
-        omega = v.norm(dim=-1)
+        track = v.requires_grad
         with torch.enable_grad():
-            w = omega.detach().clamp_min(1e-9).requires_grad_(True)
-            (dlog,) = torch.autograd.grad(log_density_haar(w, self.sigma).sum(), w)
-        return (dlog / w.detach())[..., None] * v
+            w = v.norm(dim=-1).clamp_min(1e-9)
+            if not track:
+                w = w.detach().requires_grad_(True)
+            (dlog,) = torch.autograd.grad(log_density_haar(w, self.sigma).sum(), w, create_graph=track)
+        out = (dlog / w)[..., None] * v
+        return out if track else out.detach()
 
     def angle_cdf_table(self, points: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
         """Grid ``omega (S, G)`` and normalised CDF ``(S, G)`` for each sigma in ``self.sigma.flatten()``."""

@@ -32,6 +32,9 @@ class Product(Manifold):
     def random(self, n, *, generator=None, dtype=torch.float64, device=None):
         return tuple(m.random(n, generator=generator, dtype=dtype, device=device) for m in self.factors)
 
+    def random_tangent(self, x, *, generator=None):
+        return tuple(m.random_tangent(a, generator=generator) for m, a in zip(self.factors, x))
+
     def geodesic(self, x, y, s):
         return tuple(m.geodesic(a, b, s) for m, a, b in zip(self.factors, x, y))
 

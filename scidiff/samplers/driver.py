@@ -14,9 +14,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..processes.base import GaussianProcess
+from ..processes.manifold import ManifoldProcess
 from .ancestral import ddim_step, ddpm_step
 from .denoiser import Denoiser, all_finite
 from .dpm_solver import dpmpp_2m_step
+from .geodesic import sample_manifold
 from .grids import check_grid, time_grid
 from .ode import euler_step, heun_step
 from .sde import euler_maruyama_step, pc_step
@@ -36,17 +38,22 @@ DEFAULT_GRID = {"dpm++2m": "logsnr"}
 SDE_METHODS = ("euler_maruyama", "pc")
 
 
-def sample(model, proc: GaussianProcess, shape=None, *, steps: int = 50, method: str = "dpm++2m",
+def sample(model, proc: GaussianProcess, shape=None, *, steps: int = 50, method: str | None = None,
            prediction: str | None = None, grid=None, generator: torch.Generator | None = None,
            x_init: torch.Tensor | None = None, dtype: torch.dtype | None = None, device=None,
            t_min: float | None = None, t_max: float | None = None, denoised_transform=None, inpaint=None,
            progress: bool = False, return_trajectory: bool = False, **options):
     """Draw samples by integrating ``proc`` backwards from its prior to t = 0.
 
+    For a ``ManifoldProcess`` (torus, SO(3), products) this hands over to ``sample_manifold``:
+    methods ``"euler"`` (default), ``"heun"`` (geodesic) and ``"euler_maruyama"`` (geodesic random walk),
+    ``shape`` = ``(n,)``. Below, the Euclidean case.
+
     model       ``model(x_t, t) -> prediction``, ``x_t (n, ...)``, ``t (n,)``
     shape       ``(n, ...)`` of the samples (or give ``x_init``, a prior draw at ``t_max``)
     steps       number of model-evaluation times (Heun and PC evaluate twice per interval)
-    method      one of ``METHODS``; ``options`` go to its step (``eta``, ``s_churn``, ``snr`` ...)
+    method      one of ``METHODS`` (default ``"dpm++2m"``); ``options`` go to its step (``eta``,
+                ``s_churn``, ``snr`` ...)
     prediction  what the model predicts (``"eps" | "x0" | "v" | "score" | "velocity"``); defaults
                 to ``model.prediction`` where the model declares one
     grid        ``"uniform" | "karras" | "logsnr"`` or a decreasing tensor of times ending at 0
@@ -56,6 +63,11 @@ def sample(model, proc: GaussianProcess, shape=None, *, steps: int = 50, method:
     Returns samples ``(n, ...)`` in ``dtype`` (that of ``x_init``, else the default dtype);
     with ``return_trajectory`` also the list of states at every grid time.
     """
+    if isinstance(proc, ManifoldProcess):
+        n = shape if isinstance(shape, int) or shape is None else shape[0]
+        return sample_manifold(model, proc, n, steps=steps, method=method or "euler", grid=grid,
+                               generator=generator, x_init=x_init, return_trajectory=return_trajectory)
+    method = method or "dpm++2m"
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(map(repr, METHODS))}")
     step = METHODS[method]
