@@ -13,7 +13,8 @@ from .embeddings import SinusoidalEmbedding
 
 @dataclass
 class MLPConfig:
-    dim: int = 2                 # data dimension d
+    dim: int = 2                 # input dimension d
+    out_dim: int | None = None   # output dimension (default: d)
     width: int = 256
     depth: int = 3               # hidden layers
     time_dim: int = 64
@@ -21,7 +22,8 @@ class MLPConfig:
 
 
 class TimeMLP(Pretrained, nn.Module):
-    """``forward(x (n, d), t (n,)) -> (n, d)``: SiLU MLP on [x, embed(t)], time re-injected per layer."""
+    """``forward(x (n, d), t (n,)) -> (n, out_dim)``: residual SiLU MLP on x with the time embedding
+    added before every layer."""
 
     config_class = MLPConfig
 
@@ -34,7 +36,7 @@ class TimeMLP(Pretrained, nn.Module):
         self.inp = nn.Linear(c.dim, c.width)
         self.hidden = nn.ModuleList(nn.Linear(c.width, c.width) for _ in range(c.depth))
         self.film = nn.ModuleList(nn.Linear(c.width, c.width) for _ in range(c.depth))
-        self.out = nn.Linear(c.width, c.dim)
+        self.out = nn.Linear(c.width, c.out_dim or c.dim)
 
     @property
     def prediction(self) -> str:
