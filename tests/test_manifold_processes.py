@@ -175,3 +175,17 @@ def test_bad_manifold_inputs():
         scidiff.sample(lambda x, t: x, scidiff.GeodesicFlow(Torus(1)), (3,), method="dpm++2m")
     with pytest.raises(FloatingPointError, match="step 0"):
         scidiff.sample(lambda x, t: x * math.nan, scidiff.GeodesicFlow(Torus(1)), (3,), steps=4)
+
+
+def test_igso3_and_wrapped_normal_priors():
+    prior = IGSO3(0.8)
+    proc = scidiff.GeodesicFlow(SO3(), prior=prior, schedule="exp", rate=10.0)
+    x1 = proc.prior_sample(500, generator=torch.Generator().manual_seed(15))
+    assert x1.shape == (500, 3, 3)
+    torch.testing.assert_close(proc.prior_log_prob(x1), prior.log_prob(x1))
+    assert float(proc.data_fraction(torch.tensor(0.0, dtype=f64))) == 1.0
+    assert float(proc.data_fraction(torch.tensor(1.0, dtype=f64))) == 0.0
+    wn = WrappedNormal([0.0, 0.0], 1.0)
+    flow = scidiff.GeodesicFlow(Torus(2), prior=wn)
+    z = flow.prior_sample(200, generator=torch.Generator().manual_seed(16))
+    torch.testing.assert_close(flow.prior_log_prob(z), wn.log_prob(z))
