@@ -6,7 +6,7 @@ Time runs from t = 0 (data) to t = 1 (noise) everywhere.
 """
 from .guidance import Inpaint, classifier_free, dynamic_threshold
 from .likelihood import bits_per_dim, log_prob
-from .losses import diffusion_loss, flow_matching_loss, ot_pair, sample_time
+from .losses import diffusion_loss, flow_matching_loss, manifold_loss, ot_pair, sample_time
 from .mixture import GaussianMixture
 from .parameterization import PREDICTIONS, convert
 from .precond import EDMPrecond
@@ -20,6 +20,6 @@ __all__ = [
     "VP", "VE", "SubVP", "EDM", "RectifiedFlow", "GaussianProcess",
     "ManifoldProcess", "HeatDiffusion", "GeodesicFlow", "GaussianFactor", "ProductProcess",
     "sample", "METHODS", "time_grid", "log_prob", "bits_per_dim",
-    "convert", "PREDICTIONS", "diffusion_loss", "flow_matching_loss", "ot_pair", "sample_time",
+    "convert", "PREDICTIONS", "diffusion_loss", "flow_matching_loss", "manifold_loss", "ot_pair", "sample_time",
     "EDMPrecond", "classifier_free", "dynamic_threshold", "Inpaint", "GaussianMixture",
 ]

@@ -23,7 +23,7 @@ f64 = torch.float64
 DIVERGENCES = ("exact", "hutchinson")
 
 
-def log_prob(model, proc: GaussianProcess, x: torch.Tensor, *, prediction: str | None = None,
+def log_prob(model, proc: GaussianProcess | ManifoldProcess, x: torch.Tensor, *, prediction: str | None = None,
              steps: int = 64, divergence: str = "exact", t_min: float | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
     """log p(x) in nats per sample, ``(n,)`` float64, for data ``x (n, ...)``.
@@ -97,7 +97,7 @@ def _manifold_log_prob(model, proc: ManifoldProcess, x, steps: int, t_min: float
 
     def field(y, t):
         with torch.enable_grad():
-            delta = tmap(lambda a: torch.zeros_like(a).requires_grad_(True), m.log(y, y))
+            delta = tmap(lambda a: torch.zeros_like(a).requires_grad_(True), m.log(y, y))  # zero tangents at y
             moved = m.exp(y, delta)
             n = (y[0] if isinstance(y, tuple) else y).shape[0]
             v = proc.velocity(moved, t, model(moved, torch.full((n,), t, dtype=f64)))

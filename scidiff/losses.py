@@ -103,3 +103,27 @@ def _weight(weighting, prediction, a, s, da, ds, gamma, sigma_data):
     snr = (a / s) ** 2
     w = {"snr": snr, "min_snr": snr.clamp(max=gamma), "edm": snr + 1 / sigma_data**2}[weighting]
     return w / x0_error_scale2(prediction, a, s, da, ds)
+
+
+def manifold_loss(model, proc, x0, *, t: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                  reduction: str = "mean") -> torch.Tensor:
+    """Regression of ``model(x_t, t)`` on the target of a ``ManifoldProcess`` (score for heat
+    diffusion, velocity for geodesic flows; tuples for products), squared in the metric and
+    weighted by ``proc.loss_weight(t)``. ``x0``: points (n, ...) or a tuple of them."""
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"unknown reduction {reduction!r}; valid: 'mean', 'none'")
+    first = x0[0] if isinstance(x0, tuple) else x0
+    n = first.shape[0]
+    if t is None:
+        lo, hi = max(proc.t_min, 1e-5), proc.t_max
+        t = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=first.dtype, device=first.device)
+    xt, target = proc.sample_xt(x0, t, generator=generator)
+    pred = model(xt, t)
+    err = proc.manifold.inner(xt, _sub(pred, target), _sub(pred, target))
+    err = err.flatten(1).sum(1) if err.dim() > 1 else err
+    loss = proc.loss_weight(t).to(err.dtype) * err
+    return loss.mean() if reduction == "mean" else loss
+
+
+def _sub(a, b):
+    return tuple(x - y for x, y in zip(a, b)) if isinstance(a, tuple) else a - b

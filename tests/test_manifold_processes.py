@@ -189,3 +189,18 @@ def test_igso3_and_wrapped_normal_priors():
     flow = scidiff.GeodesicFlow(Torus(2), prior=wn)
     z = flow.prior_sample(200, generator=torch.Generator().manual_seed(16))
     torch.testing.assert_close(flow.prior_log_prob(z), wn.log_prob(z))
+
+
+def test_manifold_loss_weights_and_products():
+    proc = scidiff.HeatDiffusion(Torus(2))
+    x0 = Torus(2).random(8, generator=torch.Generator().manual_seed(17))
+    t = torch.full((8,), 0.3, dtype=f64)
+    zero = scidiff.manifold_loss(lambda x, tt: torch.zeros_like(x), proc, x0, t=t, reduction="none",
+                                 generator=torch.Generator().manual_seed(18))
+    _, target = proc.sample_xt(x0, t, generator=torch.Generator().manual_seed(18))
+    torch.testing.assert_close(zero, proc.sigma(t) ** 2 * (target**2).sum(-1))
+    frames = scidiff.ProductProcess([scidiff.GaussianFactor(scidiff.RectifiedFlow(), "velocity"),
+                                     scidiff.GeodesicFlow(SO3())])
+    x0 = SE3().random(4, generator=torch.Generator().manual_seed(19))
+    loss = scidiff.manifold_loss(lambda x, tt: (torch.zeros_like(x[0]), torch.zeros(4, 3, dtype=f64)), frames, x0)
+    assert loss.shape == () and float(loss) > 0

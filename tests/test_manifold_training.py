@@ -59,10 +59,7 @@ def test_geodesic_flow_network_learns_a_manifold_mixture(name):
     model = lambda x, t: net(features(x), t)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     for step in range(1500):
-        x0 = target(256, g)
-        t = torch.rand(256, generator=g, dtype=f64)
-        xt, u = proc.sample_xt(x0, t, generator=g)
-        loss = ((model(xt, t) - u) ** 2).sum(-1).mean()
+        loss = scidiff.manifold_loss(model, proc, target(256, g), generator=g)
         opt.zero_grad()
         loss.backward()
         opt.step()

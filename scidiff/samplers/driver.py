@@ -38,7 +38,7 @@ DEFAULT_GRID = {"dpm++2m": "logsnr"}
 SDE_METHODS = ("euler_maruyama", "pc")
 
 
-def sample(model, proc: GaussianProcess, shape=None, *, steps: int = 50, method: str | None = None,
+def sample(model, proc: GaussianProcess | ManifoldProcess, shape=None, *, steps: int = 50, method: str | None = None,
            prediction: str | None = None, grid=None, generator: torch.Generator | None = None,
            x_init: torch.Tensor | None = None, dtype: torch.dtype | None = None, device=None,
            t_min: float | None = None, t_max: float | None = None, denoised_transform=None, inpaint=None,

@@ -23,7 +23,7 @@ def tmap(f, *trees):
     return f(*trees)
 
 
-def _call(model, proc, x, t):
+def _call(model, x, t):
     n = (x[0] if isinstance(x, tuple) else x).shape[0]
     dtype = (x[0] if isinstance(x, tuple) else x).dtype
     tt = torch.full((n,), float(t), dtype=dtype)
@@ -35,23 +35,23 @@ def _call(model, proc, x, t):
 
 
 def geodesic_euler_step(proc: ManifoldProcess, model, x, t, s, noise):
-    u = proc.velocity(x, t, _call(model, proc, x, t))
+    u = proc.velocity(x, t, _call(model, x, t))
     return proc.manifold.exp(x, tmap(lambda a: (s - t) * a, u))
 
 
 def geodesic_heun_step(proc: ManifoldProcess, model, x, t, s, noise):
     """Heun's method; the step into t = 0 is Euler (the score may be singular there)."""
-    u1 = proc.velocity(x, t, _call(model, proc, x, t))
+    u1 = proc.velocity(x, t, _call(model, x, t))
     x_e = proc.manifold.exp(x, tmap(lambda a: (s - t) * a, u1))
     if s <= 0:
         return x_e
-    u2 = proc.velocity(x_e, s, _call(model, proc, x_e, s))
+    u2 = proc.velocity(x_e, s, _call(model, x_e, s))
     return proc.manifold.exp(x, tmap(lambda a, b: (s - t) * 0.5 * (a + b), u1, u2))
 
 
 def geodesic_random_walk_step(proc: ManifoldProcess, model, x, t, s, noise):
     """x_s = exp(x, drift (s - t) + g sqrt(t - s) z), z standard normal in the tangent space."""
-    drift, g = proc.reverse_sde(x, t, _call(model, proc, x, t))
+    drift, g = proc.reverse_sde(x, t, _call(model, x, t))
     z = noise(x)
     dt = s - t
     return proc.manifold.exp(x, tmap(lambda d, gg, zz: d * dt + gg * math.sqrt(-dt) * zz, drift,
