@@ -38,6 +38,11 @@ def all_true(flag: bool, info: Dist, device: torch.device) -> bool:
     return bool(t.item() > 0.5)
 
 
+def any_true(flag: bool, info: Dist, device: torch.device) -> bool:
+    """Logical OR of ``flag`` over ranks."""
+    return not all_true(not flag, info, device)
+
+
 def barrier(info: Dist) -> None:
     if info.world > 1:
         dist.barrier()

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import to_dict
 from .data import batch_indices, fetch, to_device
-from .distributed import Dist, all_true, barrier, init_distributed
+from .distributed import Dist, all_true, any_true, barrier, init_distributed
 from .ema import EMA
 from .schedule import warmup_cosine
 
@@ -77,6 +77,7 @@ class Trainer:
         self.dist: Dist = init_distributed(self.device)
         if self.device.type == "cuda" and self.dist.world > 1:
             self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
         share = config.batch_size // self.dist.world
         if config.batch_size % (self.dist.world * config.grad_accum):
             raise ValueError(f"batch_size {config.batch_size} must divide into {self.dist.world} ranks x "
@@ -164,6 +165,7 @@ class Trainer:
                     value = metrics.get(self.eval_metric, math.inf)
                     if value < self.best:
                         self.best, is_best = value, True
+                    is_best = any_true(is_best, self.dist, self.device)   # rank 0 decides; all save together
                 stop = not all_true(not self._stop, self.dist, self.device)
                 if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps or stop or is_best:
                     self.save(best=is_best)
