@@ -1,11 +1,13 @@
 """scidiff.policy — Diffusion Policy for gymnasium environments.
 
 So far: demonstration episodes in Diffusion Policy's replay-buffer layout (zarr, npz, lists),
-DP's training windows with edge padding, and the min-max normaliser. The temporal U-Net, the
-agent and the CLI arrive with the rest of the policy issue.
+DP's training windows with edge padding, the min-max normaliser and the temporal U-Net
+(``ConditionalUnet1D``). The agent, PushT evaluation and the CLI arrive with the rest of the
+policy issue.
 """
 from .episodes import Episodes
 from .normalizer import MinMaxNormalizer
+from .unet1d import ConditionalUnet1D, UnetConfig
 from .windows import WindowDataset, window_frames
 
-__all__ = ["Episodes", "WindowDataset", "window_frames", "MinMaxNormalizer"]
+__all__ = ["Episodes", "WindowDataset", "window_frames", "MinMaxNormalizer", "ConditionalUnet1D", "UnetConfig"]
