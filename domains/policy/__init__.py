@@ -7,7 +7,8 @@ policy issue.
 """
 from .episodes import Episodes
 from .normalizer import MinMaxNormalizer
+from .policy import DiffusionPolicy, PolicyConfig
 from .unet1d import ConditionalUnet1D, UnetConfig
 from .windows import WindowDataset, window_frames
 
-__all__ = ["Episodes", "WindowDataset", "window_frames", "MinMaxNormalizer", "ConditionalUnet1D", "UnetConfig"]
+__all__ = ["DiffusionPolicy", "PolicyConfig", "Episodes", "WindowDataset", "window_frames", "MinMaxNormalizer", "ConditionalUnet1D", "UnetConfig"]

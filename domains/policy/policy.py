@@ -1,0 +1,112 @@
+"""DiffusionPolicy: normalisers + temporal U-Net + a core process, acting in any gymnasium loop.
+
+Training (``forward`` returns the loss, so the shared Trainer and DDP can drive it): actions are
+normalised to [-1, 1], noised by the process, and the U-Net, conditioned on the normalised
+observation history, regresses eps (``recipe="ddpm"``: squared-cosine VP as Diffusion Policy)
+or the velocity (``recipe="flow"``: rectified flow). Acting: ``predict_action`` samples a
+``horizon``-step plan in a few steps with any core sampler; ``act`` keeps DP's receding horizon
+(execute ``n_action`` steps from index ``n_obs - 1``, then re-plan) for one env or a batch.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from scidiff.losses import diffusion_loss
+from scidiff.processes import VP, RectifiedFlow
+from scidiff.samplers import sample
+from scidiff.train.pretrained import Pretrained
+
+from .normalizer import MinMaxNormalizer
+from .unet1d import ConditionalUnet1D, UnetConfig
+
+RECIPES = {"ddpm": ("eps", lambda: VP("cosine")), "flow": ("velocity", RectifiedFlow)}
+
+
+@dataclass
+class PolicyConfig:
+    obs_dim: int = 20
+    action_dim: int = 2
+    horizon: int = 16
+    n_obs: int = 2
+    n_action: int = 8
+    recipe: str = "ddpm"             # "ddpm" (eps, squared-cosine VP) or "flow" (rectified flow)
+    method: str = "ddim"             # sampler used by predict_action / act
+    steps: int = 10                  # denoising steps at inference
+    unet: UnetConfig = field(default_factory=UnetConfig)
+
+
+class DiffusionPolicy(Pretrained, nn.Module):
+    config_class = PolicyConfig
+
+    def __init__(self, config: PolicyConfig | None = None, **overrides):
+        super().__init__()
+        c = replace(config) if config is not None else PolicyConfig(**overrides)
+        if c.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {c.recipe!r}; valid: {', '.join(map(repr, RECIPES))}")
+        if not 1 <= c.n_action <= c.horizon - c.n_obs + 1:
+            raise ValueError(f"n_action must lie in 1..horizon - n_obs + 1 = {c.horizon - c.n_obs + 1}")
+        prediction, make = RECIPES[c.recipe]
+        c.unet = replace(c.unet, action_dim=c.action_dim, cond_dim=c.n_obs * c.obs_dim, prediction=prediction)
+        self.config = c
+        self.process = make()
+        self.net = ConditionalUnet1D(c.unet)
+        self.obs_norm, self.action_norm = MinMaxNormalizer(c.obs_dim), MinMaxNormalizer(c.action_dim)
+        self.reset()
+
+    @property
+    def prediction(self) -> str:
+        return self.net.prediction
+
+    # --- training ---------------------------------------------------------------------------------
+    def fit_normalizers(self, obs: np.ndarray, actions: np.ndarray) -> "DiffusionPolicy":
+        """Fit both normalisers on every recorded step ``(N, obs_dim)``, ``(N, action_dim)``."""
+        self.obs_norm.fit(obs)
+        self.action_norm.fit(actions)
+        return self
+
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training loss of a batch ``{"obs": (B, n_obs, obs_dim), "action": (B, horizon, action_dim)}``."""
+        cond = self.obs_norm.normalize(batch["obs"]).flatten(1)
+        actions = self.action_norm.normalize(batch["action"])
+        return diffusion_loss(lambda x, t: self.net(x, t, cond), self.process, actions,
+                              prediction=self.prediction, generator=generator)
+
+    # --- acting -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_action(self, obs_history: torch.Tensor, *, steps: int | None = None, method: str | None = None,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """A plan ``(B, horizon, action_dim)`` in action units for ``obs_history (B, n_obs, obs_dim)``."""
+        c = self.config
+        obs_history = torch.as_tensor(obs_history, dtype=torch.float32, device=self.obs_norm.scale.device)
+        if obs_history.shape[1:] != (c.n_obs, c.obs_dim):
+            raise ValueError(f"observation history must be (B, {c.n_obs}, {c.obs_dim}), got {tuple(obs_history.shape)}")
+        cond = self.obs_norm.normalize(obs_history).flatten(1)
+        plan = sample(lambda x, t: self.net(x, t, cond), self.process, (len(cond), c.horizon, c.action_dim),
+                      steps=steps or c.steps, method=method or c.method, prediction=self.prediction,
+                      generator=generator, device=cond.device, dtype=torch.float32)
+        return self.action_norm.unnormalize(plan.clamp(-1, 1))
+
+    def reset(self) -> None:
+        """Forget the observation history and the queued actions (call at every env reset)."""
+        self._history: deque = deque(maxlen=self.config.n_obs)
+        self._queue: list = []
+
+    def act(self, obs, generator: torch.Generator | None = None) -> np.ndarray:
+        """The next action for ``obs`` (``(obs_dim,)``, or ``(B, obs_dim)`` for a vector env)."""
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        single = obs.dim() == 1
+        obs = obs[None] if single else obs
+        if not self._history:
+            self._history.extend([obs] * self.config.n_obs)          # pad the history with the first frame
+        self._history.append(obs)
+        if not self._queue:
+            plan = self.predict_action(torch.stack(list(self._history), dim=1), generator=generator)
+            start = self.config.n_obs - 1
+            self._queue = list(plan[:, start:start + self.config.n_action].unbind(1))
+        action = self._queue.pop(0).cpu().numpy()
+        return action[0] if single else action
