@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from scidiff.manifolds import IGSO3, SO3, WrappedNormal, so3
+from scidiff.manifolds import IGSO3, WrappedNormal, so3
 from scidiff.manifolds.igso3 import log_density_haar
 
 f64 = torch.float64

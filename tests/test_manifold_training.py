@@ -1,6 +1,4 @@
 """Small networks trained for a CPU minute on manifold mixtures reach a low MMD to the target."""
-import math
-
 import pytest
 import torch
 

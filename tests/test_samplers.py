@@ -1,7 +1,6 @@
 """Every sampler on every process, driven by the exact denoiser of a Gaussian mixture."""
 import math
 
-import numpy as np
 import pytest
 import torch
 from scipy.integrate import solve_ivp

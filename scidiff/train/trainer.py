@@ -12,7 +12,6 @@ accumulating the same micro-batches.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import signal
