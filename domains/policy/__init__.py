@@ -2,8 +2,8 @@
 
 So far: demonstration episodes in Diffusion Policy's replay-buffer layout (zarr, npz, lists),
 DP's training windows with edge padding, the min-max normaliser and the temporal U-Net
-(``ConditionalUnet1D``). The agent, PushT evaluation and the CLI arrive with the rest of the
-policy issue.
+(``ConditionalUnet1D``), ``DiffusionPolicy`` and PushT features from recorded states
+(``scidiff.policy.pusht``). The evaluation runner and the CLI arrive with the rest of the issue.
 """
 from .episodes import Episodes
 from .normalizer import MinMaxNormalizer
