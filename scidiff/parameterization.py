@@ -26,7 +26,7 @@ def to_x0_eps(pred, prediction, x_t, alpha, sigma, dalpha=None, dsigma=None):
     Coefficients are floats, 0-d tensors or per-sample tensors ``(n,)``; shapes as ``x_t``.
     """
     check_prediction(prediction)
-    a, s = _b(alpha, x_t), _b(sigma, x_t)
+    a, s = per_sample(alpha, x_t), per_sample(sigma, x_t)
     if prediction == "x0":
         return pred, (x_t - a * pred) / s
     if prediction == "eps":
@@ -45,7 +45,7 @@ def to_x0_eps(pred, prediction, x_t, alpha, sigma, dalpha=None, dsigma=None):
 def from_x0_eps(x0, eps, prediction, x_t, alpha, sigma, dalpha=None, dsigma=None):
     """The prediction of kind ``prediction`` for given ``(x0, eps)``."""
     check_prediction(prediction)
-    a, s = _b(alpha, x_t), _b(sigma, x_t)
+    a, s = per_sample(alpha, x_t), per_sample(sigma, x_t)
     if prediction == "x0":
         return x0
     if prediction == "eps":
@@ -86,11 +86,12 @@ def x0_error_scale2(prediction: str, alpha, sigma, dalpha=None, dsigma=None):
 def _need(c, name, x):
     if c is None:
         raise ValueError(f"the 'velocity' prediction needs {name} (the time derivative of the schedule)")
-    return _b(c, x)
+    return per_sample(c, x)
 
 
-def _b(c, x):
-    """Broadcast a scalar or ``(n,)`` coefficient against ``x`` ``(n, ...)``."""
+def per_sample(c, x):
+    """Broadcast a float, 0-d or per-sample ``(n,)`` coefficient against ``x (n, ...)`` (tensors
+    take x's dtype and device)."""
     if not torch.is_tensor(c):
         return c
     c = c.to(device=x.device, dtype=x.dtype)

@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from ..parameterization import per_sample
+
 Time = torch.Tensor | float
 
 
@@ -90,19 +92,19 @@ class GaussianProcess:
     def marginal(self, x0: torch.Tensor, t: Time, noise: torch.Tensor) -> torch.Tensor:
         """x_t = alpha(t) x0 + sigma(t) noise; ``t`` is a scalar or has shape ``(n,)``."""
         t = as_time(t)
-        a, s = _bcast(self._alpha(t), x0), _bcast(self._sigma(t), x0)
+        a, s = per_sample(self._alpha(t), x0), per_sample(self._sigma(t), x0)
         return a * x0 + s * noise
 
     def reverse_sde(self, x: torch.Tensor, t: Time, score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reverse-time SDE ``dx = drift dt + g dW`` (dt < 0): returns ``(drift, g)``."""
         t = as_time(t)
-        f, g2 = _bcast(self.drift_coef(t), x), _bcast(self.diffusion2(t), x)
+        f, g2 = per_sample(self.drift_coef(t), x), per_sample(self.diffusion2(t), x)
         return f * x - g2 * score, g2.sqrt()
 
     def pf_velocity(self, x: torch.Tensor, t: Time, score: torch.Tensor) -> torch.Tensor:
         """Probability-flow ODE velocity ``dx/dt = f x - g^2 score / 2``."""
         t = as_time(t)
-        f, g2 = _bcast(self.drift_coef(t), x), _bcast(self.diffusion2(t), x)
+        f, g2 = per_sample(self.drift_coef(t), x), per_sample(self.diffusion2(t), x)
         return f * x - 0.5 * g2 * score
 
     def prior_std(self) -> float:
@@ -136,10 +138,3 @@ class GaussianProcess:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
 
-
-def _bcast(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Reshape a scalar or per-sample coefficient ``(n,)`` to broadcast against ``x`` ``(n, ...)``."""
-    c = torch.as_tensor(c, device=x.device)
-    if c.dim() == 0:
-        return c.to(x.dtype)
-    return c.to(x.dtype).reshape(c.shape + (1,) * (x.dim() - c.dim()))

@@ -6,6 +6,7 @@ import math
 import torch
 
 from ..manifolds import Manifold
+from ..parameterization import per_sample
 from .manifold import ManifoldProcess
 
 f64 = torch.float64
@@ -42,8 +43,8 @@ class GeodesicFlow(ManifoldProcess):
         m = self.manifold
         x1 = self.prior_sample(x0.shape[0], generator=generator, dtype=x0.dtype, device=x0.device)
         v = m.log(x1, x0)
-        xt = m.exp(x1, _bt(self.data_fraction(t), v) * v)
-        return xt, _bt(self.data_fraction_rate(t), v) * v
+        xt = m.exp(x1, per_sample(self.data_fraction(t), v) * v)
+        return xt, per_sample(self.data_fraction_rate(t), v) * v
 
     def velocity(self, x, t, out):
         return out
@@ -62,9 +63,3 @@ class GeodesicFlow(ManifoldProcess):
             return -0.5 * (x.to(f64) ** 2).sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
         return self.prior.log_prob(x)
 
-
-def _bt(c, v):
-    """Broadcast a per-sample coefficient ``(n,)`` (or scalar) against a tangent ``(n, ...)``."""
-    if not torch.is_tensor(c) or c.dim() == 0:
-        return c
-    return c.to(v.dtype).reshape(c.shape + (1,) * (v.dim() - 1))
