@@ -37,6 +37,8 @@ class PolicyConfig:
     recipe: str = "ddpm"             # "ddpm" (eps, squared-cosine VP) or "flow" (rectified flow)
     method: str = "ddim"             # sampler used by predict_action / act
     steps: int = 10                  # denoising steps at inference
+    env: str = ""                    # the environment it was trained for (scidiff.policy.envs), if any
+    obs_type: str = ""               # that environment's observation type, if it has several
     unet: UnetConfig = field(default_factory=UnetConfig)
 
 
@@ -96,8 +98,10 @@ class DiffusionPolicy(Pretrained, nn.Module):
         self._history: deque = deque(maxlen=self.config.n_obs)
         self._queue: list = []
 
-    def act(self, obs, generator: torch.Generator | None = None) -> np.ndarray:
-        """The next action for ``obs`` (``(obs_dim,)``, or ``(B, obs_dim)`` for a vector env)."""
+    def act(self, obs, *, steps: int | None = None, method: str | None = None,
+            generator: torch.Generator | None = None) -> np.ndarray:
+        """The next action for ``obs`` (``(obs_dim,)``, or ``(B, obs_dim)`` for a vector env);
+        ``steps``/``method`` override the configured sampler for the plans made now."""
         obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
         single = obs.dim() == 1
         obs = obs[None] if single else obs
@@ -105,7 +109,8 @@ class DiffusionPolicy(Pretrained, nn.Module):
             self._history.extend([obs] * self.config.n_obs)          # pad the history with the first frame
         self._history.append(obs)
         if not self._queue:
-            plan = self.predict_action(torch.stack(list(self._history), dim=1), generator=generator)
+            plan = self.predict_action(torch.stack(list(self._history), dim=1), steps=steps, method=method,
+                                       generator=generator)
             start = self.config.n_obs - 1
             self._queue = list(plan[:, start:start + self.config.n_action].unbind(1))
         action = self._queue.pop(0).cpu().numpy()

@@ -53,3 +53,48 @@ def features_from_states(states: np.ndarray, obs_type: str = "environment_state_
     """Observation features ``(N, obs_dim)`` of recorded states ``(N, 5)`` via the env's own functions."""
     env = env or make_env(obs_type)
     return np.stack([flatten_obs(set_state(env, s)) for s in np.asarray(states, dtype=np.float64)])
+
+
+class PushT:
+    """The PushT task as the policy tools see it: observations, resets, demo features, scores.
+
+    ``score`` of a step is Diffusion Policy's clip(coverage / 0.95, 0, 1); an episode succeeds
+    when the coverage exceeds 0.95 at any step (the env then terminates).
+    """
+
+    name = "pusht"
+    max_steps = 300
+    state_dim = 5                                  # [agent_x, agent_y, block_x, block_y, block_angle]
+
+    def __init__(self, obs_type: str = "environment_state_agent_pos"):
+        if obs_type not in OBS_TYPES:
+            raise ValueError(f"unknown PushT obs_type {obs_type!r}; valid: {', '.join(map(repr, OBS_TYPES))}")
+        self.obs_type = obs_type
+
+    def make(self, render: bool = False, size: int = 256):
+        """A PushT env; ``render`` makes ``env.render()`` return ``size`` x ``size`` RGB frames."""
+        return make_env(self.obs_type, **({"visualization_width": size, "visualization_height": size} if render else {}))
+
+    def reset(self, env, seed: int | None = None, state=None) -> np.ndarray:
+        """Reset to ``state`` (placed angle-first, see ``set_state``) or draw one from ``seed``."""
+        if state is not None:
+            env.reset()
+            return flatten_obs(set_state(env, state))
+        return flatten_obs(env.reset(seed=seed)[0])
+
+    def observe(self, obs) -> np.ndarray:
+        return flatten_obs(obs)
+
+    def features(self, episodes) -> np.ndarray:
+        """Per-step observations ``(N, obs_dim)`` of demonstrations with a recorded ``state``."""
+        if "state" not in episodes.data:
+            raise ValueError(f"PushT demonstrations need a 'state' array (N, 5); these have {sorted(episodes.data)}")
+        return features_from_states(episodes.data["state"], self.obs_type)
+
+    @staticmethod
+    def score(info: dict) -> float:
+        return float(np.clip(info["coverage"] / 0.95, 0.0, 1.0))
+
+    @staticmethod
+    def success(info: dict) -> bool:
+        return bool(info["coverage"] > 0.95)

@@ -63,9 +63,15 @@ def load_config(cls, path: str | Path | None = None, overrides: list[str] = ()):
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
         data = yaml.safe_load(path.read_text()) or {}
+    return with_defaults(cls, apply_overrides(data, list(overrides)))
+
+
+def with_defaults(cls, data: dict):
+    """Build ``cls`` from a partial nested dict: missing keys keep ``cls()``'s defaults, also in
+    nested sections whose defaults differ from their own class's (unknown keys still raise)."""
     base = to_dict(cls())
     _merge(base, data)
-    return from_dict(cls, apply_overrides(base, list(overrides)))
+    return from_dict(cls, base)
 
 
 def save_config(cfg, path: str | Path) -> None:

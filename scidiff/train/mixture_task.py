@@ -18,7 +18,7 @@ from ..metrics import SlicedW2
 from ..nn.mlp import MLPConfig, TimeMLP
 from ..processes import EDM, VE, VP, RectifiedFlow, SubVP
 from ..samplers import sample
-from .config import from_dict, save_config
+from .config import save_config, with_defaults
 from .trainer import TrainConfig, Trainer
 
 PROCESSES = {"vp": VP, "vp-cosine": lambda: VP("cosine"), "subvp": SubVP, "ve": VE, "edm": EDM, "rf": RectifiedFlow}
@@ -40,7 +40,7 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     """Train as configured by the nested dict ``data``; writes ``out/model`` (EMA weights)."""
     from ..demo import ring_mixture
 
-    task = from_dict(MixtureTask, data)
+    task = with_defaults(MixtureTask, data)
     if task.process not in PROCESSES:
         raise ValueError(f"unknown process {task.process!r}; valid: {', '.join(PROCESSES)}")
     proc = PROCESSES[task.process]()
