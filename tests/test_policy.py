@@ -77,3 +77,39 @@ def test_trains_on_real_pusht_windows_with_the_shared_trainer(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
     assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_half_precision_weights_keep_float32_normalizers(tmp_path):
+    policy = small_policy()
+    policy.fit_normalizers(np.random.rand(50, 5) * 3, np.random.rand(50, 2) * 512)
+    policy.save_pretrained(tmp_path / "h", weights_dtype=torch.float16)
+    from safetensors.torch import load_file
+
+    stored = load_file(tmp_path / "h" / "model.safetensors")
+    assert {stored[k].dtype for k in stored if k.startswith("net.")} == {torch.float16}
+    assert stored["action_norm.scale"].dtype == torch.float32
+    again = DiffusionPolicy.from_pretrained(tmp_path / "h")
+    assert next(again.parameters()).dtype == torch.float32
+    torch.testing.assert_close(again.action_norm.offset, policy.action_norm.offset)
+    for a, b in zip(again.parameters(), policy.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_temporal_ensembling_averages_overlapping_plans_with_act_weights():
+    policy = small_policy(ensemble=0.5)
+    made = []
+
+    def fake_plan(history, **_):             # plan k proposes the value 100 k + i for its horizon index i
+        k = len(made)
+        made.append(k)
+        return (100.0 * k + torch.arange(16.0))[None, :, None].expand(len(history), 16, 2)
+
+    policy.predict_action = fake_plan
+    policy.reset()
+    got = [float(policy.act(np.zeros(5))[0]) for _ in range(4)]
+    assert made == [0, 1, 2, 3]                                # one plan per step
+    for t, value in enumerate(got):
+        # plan k (made at step k) proposes 100 k + (n_obs - 1) + (t - k) for step t; older plans weigh more
+        props = np.array([100.0 * k + 1 + (t - k) for k in range(t + 1)])
+        w = np.exp(-0.5 * np.arange(t + 1))
+        assert value == pytest.approx((w * props).sum() / w.sum(), rel=1e-6)

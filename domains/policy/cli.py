@@ -1,5 +1,5 @@
-"""``scidiff policy train | eval``: train a Diffusion Policy on demonstrations, evaluate it in its
-environment."""
+"""``scidiff policy train | eval | collect``: train a Diffusion Policy on demonstrations, evaluate it in its
+environment, record scripted demonstrations."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   scidiff policy train --demos demos.npz --out runs/pusht --resume          (continue a stopped run)
   scidiff policy eval runs/pusht --episodes 50 --video rollout.gif
   scidiff policy eval pusht --episodes 100 --steps 5                        (the bundled weights)
+  scidiff policy collect --env mountaincar --episodes 100 --out mc.npz
+  scidiff policy train --demos mc.npz --out runs/mc env=mountaincar
 """
 
 
@@ -43,11 +45,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_policy(name_or_dir: str):
-    """A bundled name, a model folder, or a run folder holding ``model/``."""
+def load_policy(name_or_dir: str, checkpoint: str | None = None):
+    """A bundled name, a model folder, or a run folder holding ``model/`` (or, with
+    ``checkpoint``, the EMA weights of that checkpoint of the run)."""
     from .policy import DiffusionPolicy
 
     path = Path(name_or_dir)
+    if checkpoint is not None:
+        from .train_task import policy_from_checkpoint
+
+        return policy_from_checkpoint(path, checkpoint)
     if name_or_dir not in DiffusionPolicy.bundled and (path / "model" / "config.json").exists():
         path = path / "model"
     return DiffusionPolicy.from_pretrained(name_or_dir if name_or_dir in DiffusionPolicy.bundled else path)
@@ -67,11 +74,11 @@ def _eval(args: argparse.Namespace) -> int:
     from .envs import get_task
     from .evaluate import evaluate
 
-    policy = load_policy(args.policy)
+    policy = load_policy(args.policy, args.checkpoint)
     env = args.env or policy.config.env
     if not env:
         raise ValueError(f"{args.policy} does not record its environment; pass --env")
-    task = get_task(env, **({"obs_type": policy.config.obs_type} if policy.config.obs_type else {}))
+    task = get_task(env, obs_type=policy.config.obs_type)
     if args.states:
         states = _read_states(args.states)[: args.episodes]
         if states.shape[1] != task.state_dim:
@@ -92,6 +99,19 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect(args: argparse.Namespace) -> int:
+    from .envs import get_task
+
+    task = get_task(args.env)
+    if not hasattr(task, "collect"):
+        raise ValueError(f"{args.env} has no scripted demonstrator; its demonstrations come from elsewhere")
+    episodes = task.collect(args.episodes, seed=args.seed)
+    path = episodes.to_npz(args.out)
+    print(f"{episodes.n_episodes} {args.env} demonstrations ({len(episodes.data['action'])} steps, "
+          f"lengths {episodes.lengths.min()}-{episodes.lengths.max()}) written to {path}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("policy", help="Diffusion Policy: train on demonstrations, evaluate in the env",
                               description=__doc__, epilog=EXAMPLES,
@@ -108,8 +128,16 @@ def register(subparsers) -> None:
     t.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.optim.lr=3e-4 policy.recipe=flow")
     t.set_defaults(func=_train)
 
+    c = sub.add_parser("collect", help="record demonstrations from the project's scripted controller")
+    c.add_argument("--env", required=True, help="environment with a scripted demonstrator (mountaincar)")
+    c.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
+    c.add_argument("--seed", type=int, default=0, help="first env seed (default 0)")
+    c.add_argument("--out", required=True, help="output .npz (obs, action, episode_ends)")
+    c.set_defaults(func=_collect)
+
     e = sub.add_parser("eval", help="roll a trained policy out and report DP score and success rate")
     e.add_argument("policy", help="run folder, model folder, or bundled name (pusht)")
+    e.add_argument("--checkpoint", help="evaluate this checkpoint of a run folder (e.g. step_00004000, best)")
     e.add_argument("--episodes", type=int, default=50, help="episodes (default 50)")
     e.add_argument("--seed-start", type=int, default=100_000, help="first env seed (default 100000, DP's test seeds)")
     e.add_argument("--states", help="initial states instead of seeds: .npy, .csv or whitespace table, one row each")

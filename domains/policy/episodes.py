@@ -79,6 +79,13 @@ class Episodes:
             return cls.from_zarr(path, keys)
         raise ValueError(f"{path}: expected a .zarr replay buffer or an .npz file")
 
+    def to_npz(self, path: str | Path) -> Path:
+        """Write every array plus ``episode_ends`` to ``path`` (read back by ``from_npz``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, episode_ends=self.episode_ends, **self.data)
+        return path
+
     # --- access -----------------------------------------------------------------------------------
     @property
     def n_episodes(self) -> int:

@@ -110,8 +110,8 @@ def evaluate(policy, task, *, seeds=None, states=None, max_steps: int | None = N
                     continue
                 o, _, terminated, _, info = env.step(actions[i])
                 obs[i] = task.observe(o)
-                best[i] = max(best[i], task.score(info))
-                won[i] = task.success(info)
+                best[i] = max(best[i], task.score(obs[i], info))
+                won[i] = task.success(obs[i], info)
                 length[i] = t + 1
                 if record and i == 0:
                     frames.append(env.render())

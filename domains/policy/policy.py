@@ -5,7 +5,9 @@ normalised to [-1, 1], noised by the process, and the U-Net, conditioned on the 
 observation history, regresses eps (``recipe="ddpm"``: squared-cosine VP as Diffusion Policy)
 or the velocity (``recipe="flow"``: rectified flow). Acting: ``predict_action`` samples a
 ``horizon``-step plan in a few steps with any core sampler; ``act`` keeps DP's receding horizon
-(execute ``n_action`` steps from index ``n_obs - 1``, then re-plan) for one env or a batch.
+(execute ``n_action`` steps from index ``n_obs - 1``, then re-plan) for one env or a batch, or,
+with ``ensemble`` set, re-plans every step and averages the overlapping plans (ACT's temporal
+ensembling).
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class PolicyConfig:
     recipe: str = "ddpm"             # "ddpm" (eps, squared-cosine VP) or "flow" (rectified flow)
     method: str = "ddim"             # sampler used by predict_action / act
     steps: int = 10                  # denoising steps at inference
+    ensemble: float | None = None    # temporal ensembling: re-plan every step and average the plans'
+                                     # actions for now with weights exp(-ensemble * age) (ACT); None: off
     env: str = ""                    # the environment it was trained for (scidiff.policy.envs), if any
     obs_type: str = ""               # that environment's observation type, if it has several
     unet: UnetConfig = field(default_factory=UnetConfig)
@@ -44,6 +48,7 @@ class PolicyConfig:
 
 class DiffusionPolicy(Pretrained, nn.Module):
     config_class = PolicyConfig
+    bundled = {"pusht": "weights/pusht"}         # trained on the PushT demos; see weights/pusht/README.md
 
     def __init__(self, config: PolicyConfig | None = None, **overrides):
         super().__init__()
@@ -97,6 +102,7 @@ class DiffusionPolicy(Pretrained, nn.Module):
         """Forget the observation history and the queued actions (call at every env reset)."""
         self._history: deque = deque(maxlen=self.config.n_obs)
         self._queue: list = []
+        self._plans: deque = deque(maxlen=self.config.horizon - self.config.n_obs + 1)   # ensembling
 
     def act(self, obs, *, steps: int | None = None, method: str | None = None,
             generator: torch.Generator | None = None) -> np.ndarray:
@@ -108,10 +114,22 @@ class DiffusionPolicy(Pretrained, nn.Module):
         if not self._history:
             self._history.extend([obs] * self.config.n_obs)          # pad the history with the first frame
         self._history.append(obs)
-        if not self._queue:
-            plan = self.predict_action(torch.stack(list(self._history), dim=1), steps=steps, method=method,
-                                       generator=generator)
-            start = self.config.n_obs - 1
-            self._queue = list(plan[:, start:start + self.config.n_action].unbind(1))
-        action = self._queue.pop(0).cpu().numpy()
+        history = torch.stack(list(self._history), dim=1)
+        start = self.config.n_obs - 1
+        if self.config.ensemble is not None:
+            action = self._ensembled(self.predict_action(history, steps=steps, method=method, generator=generator))
+        else:
+            if not self._queue:
+                plan = self.predict_action(history, steps=steps, method=method, generator=generator)
+                self._queue = list(plan[:, start:start + self.config.n_action].unbind(1))
+            action = self._queue.pop(0)
+        action = action.cpu().numpy()
         return action[0] if single else action
+
+    def _ensembled(self, plan: torch.Tensor) -> torch.Tensor:
+        """Weighted mean over the stored plans of each one's action for the current step; the
+        oldest plan weighs most (weights exp(-ensemble * age_rank), ACT's convention)."""
+        self._plans.append(plan[:, self.config.n_obs - 1:])              # its index 0 is the action for now
+        actions = torch.stack([p[:, len(self._plans) - 1 - j] for j, p in enumerate(self._plans)])
+        w = torch.exp(-self.config.ensemble * torch.arange(len(actions), dtype=actions.dtype))
+        return (w[:, None, None] * actions).sum(0) / w.sum()

@@ -92,9 +92,9 @@ class PushT:
         return features_from_states(episodes.data["state"], self.obs_type)
 
     @staticmethod
-    def score(info: dict) -> float:
+    def score(obs: np.ndarray, info: dict) -> float:
         return float(np.clip(info["coverage"] / 0.95, 0.0, 1.0))
 
     @staticmethod
-    def success(info: dict) -> bool:
+    def success(obs: np.ndarray, info: dict) -> bool:
         return bool(info["coverage"] > 0.95)

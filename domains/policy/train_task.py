@@ -32,7 +32,7 @@ def _small_unet() -> UnetConfig:
 class PolicyTask:
     domain: str = "policy"
     env: str = "pusht"
-    obs_type: str = "environment_state_agent_pos"
+    obs_type: str = ""                   # "" is the environment's default (PushT: environment_state_agent_pos)
     demos: str = ""                      # .zarr replay buffer or .npz
     policy: PolicyConfig = field(default_factory=lambda: PolicyConfig(unet=_small_unet()))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -40,9 +40,11 @@ class PolicyTask:
 
 
 def load_windows(task: PolicyTask) -> tuple[WindowDataset, np.ndarray, np.ndarray]:
-    """Windows of the task's demonstrations, and every step's observation and action."""
+    """Windows of the task's demonstrations, and every step's observation and action; resolves
+    ``task.obs_type`` to the environment's own name for it."""
     episodes = Episodes.load(task.demos)
     env = get_task(task.env, obs_type=task.obs_type)
+    task.obs_type = env.obs_type
     episodes.data["obs"] = env.features(episodes)
     c = task.policy
     ds = WindowDataset(episodes, horizon=c.horizon, n_obs=c.n_obs, n_action=c.n_action, obs_key="obs")
@@ -69,3 +71,26 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     if trainer.dist.main and not last.get("interrupted"):
         trainer.ema.model.save_pretrained(out / "model")
     return last
+
+
+def policy_from_checkpoint(run: str | Path, checkpoint: str | None = None) -> DiffusionPolicy:
+    """The EMA policy stored in a run's checkpoint (``step_00004000``, ``best``; default newest)."""
+    from scidiff.train import checkpoint as ckpt
+    from scidiff.train.config import load_config
+
+    run = Path(run)
+    task = load_config(PolicyTask, run / "config.yaml")
+    root = run / "checkpoints"
+    if checkpoint is None:
+        found = ckpt.latest_valid(root)
+        if found is None:
+            raise ValueError(f"{root} holds no valid checkpoint")
+        tensors = found[1]
+    else:
+        if not (root / checkpoint).is_dir():
+            names = ", ".join(p.name for p in ckpt.list_checkpoints(root)) or "none"
+            raise ValueError(f"{run} has no checkpoint {checkpoint!r}; it has: {names}")
+        tensors = ckpt.load_checkpoint(root / checkpoint)[0]
+    policy = DiffusionPolicy(task.policy)
+    policy.load_state_dict({k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")})
+    return policy.eval()

@@ -21,11 +21,17 @@ class Pretrained:
     config_class: type = None
     bundled: dict[str, str] = {}
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``folder/model.safetensors`` and ``folder/config.json``."""
+    def save_pretrained(self, folder: str | Path, weights_dtype: torch.dtype | None = None) -> Path:
+        """Write ``folder/model.safetensors`` and ``folder/config.json``.
+
+        ``weights_dtype`` (e.g. ``torch.float16`` for bundled weights) stores the parameters in
+        that dtype; buffers (normalisers, statistics) keep theirs. Loading casts back.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in self.state_dict().items()}
+        params = {name for name, _ in self.named_parameters()}
+        tensors = {k: v.detach().to("cpu", weights_dtype if weights_dtype and k in params else v.dtype)
+                   .contiguous().clone() for k, v in self.state_dict().items()}
         save_file(tensors, folder / "model.safetensors", metadata={"class": type(self).__name__})
         meta = {"class": type(self).__name__, "config": dataclasses.asdict(self.config)}
         (folder / "config.json").write_text(json.dumps(meta, indent=1))
