@@ -35,6 +35,18 @@ def time_grid(proc: GaussianProcess, steps: int, kind: str | None = None, *, t_m
     hi = proc.t_max if t_max is None else t_max
     if not 0 < lo < hi <= 1:
         raise ValueError(f"need 0 < t_min < t_max <= 1, got t_min={lo}, t_max={hi}")
+    key = (repr(proc), steps, kind, lo, hi, rho)     # a process's repr names its class and every field
+    if key not in _CACHE:                            # karras/logsnr invert the log-SNR by bisection:
+        if len(_CACHE) > 256:                        # worth remembering for policies that re-plan often
+            _CACHE.clear()
+        _CACHE[key] = _grid(proc, steps, kind, lo, hi, rho)
+    return _CACHE[key].clone()
+
+
+_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def _grid(proc: GaussianProcess, steps: int, kind: str, lo: float, hi: float, rho: float) -> torch.Tensor:
     if steps == 1:
         t = torch.tensor([hi], dtype=f64)
     elif kind == "uniform":
