@@ -113,3 +113,29 @@ def test_temporal_ensembling_averages_overlapping_plans_with_act_weights():
         props = np.array([100.0 * k + 1 + (t - k) for k in range(t + 1)])
         w = np.exp(-0.5 * np.arange(t + 1))
         assert value == pytest.approx((w * props).sum() / w.sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_clip_sample_clamps_every_denoised_plan(clip):
+    seen = []
+    policy = small_policy(steps=4, clip_sample=clip)
+    policy.net.forward = lambda x, t, c: torch.full_like(x, 5.0)     # a wild eps prediction
+
+    import scidiff.samplers.driver as driver
+    real = driver.sample
+
+    def spy(*a, denoised_transform=None, **kw):
+        def watch(x0):
+            out = denoised_transform(x0) if denoised_transform else x0
+            seen.append(float(out.abs().max()))
+            return out
+        return real(*a, denoised_transform=watch, **kw)
+
+    import scidiff.policy.policy as module
+    module.sample, old = spy, module.sample
+    try:
+        policy.predict_action(torch.zeros(2, 2, 5))
+    finally:
+        module.sample = old
+    assert len(seen) == 4
+    assert (max(seen) <= 1.0) == clip

@@ -26,6 +26,10 @@ from scidiff.train.pretrained import Pretrained
 from .normalizer import MinMaxNormalizer
 from .unet1d import ConditionalUnet1D, UnetConfig
 
+def _clip(x0: torch.Tensor) -> torch.Tensor:
+    return x0.clamp(-1, 1)
+
+
 RECIPES = {"ddpm": ("eps", lambda: VP("cosine")), "flow": ("velocity", RectifiedFlow)}
 
 
@@ -39,6 +43,8 @@ class PolicyConfig:
     recipe: str = "ddpm"             # "ddpm" (eps, squared-cosine VP) or "flow" (rectified flow)
     method: str = "ddim"             # sampler used by predict_action / act
     steps: int = 10                  # denoising steps at inference
+    clip_sample: bool = True         # clamp every denoised plan to the normalised range [-1, 1] (DP's
+                                     # clip_sample): eps-prediction near pure noise is unstable without it
     ensemble: float | None = None    # temporal ensembling: re-plan every step and average the plans'
                                      # actions for now with weights exp(-ensemble * age) (ACT); None: off
     env: str = ""                    # the environment it was trained for (scidiff.policy.envs), if any
@@ -95,7 +101,8 @@ class DiffusionPolicy(Pretrained, nn.Module):
         cond = self.obs_norm.normalize(obs_history).flatten(1)
         plan = sample(lambda x, t: self.net(x, t, cond), self.process, (len(cond), c.horizon, c.action_dim),
                       steps=steps or c.steps, method=method or c.method, prediction=self.prediction,
-                      generator=generator, device=cond.device, dtype=torch.float32)
+                      generator=generator, device=cond.device, dtype=torch.float32,
+                      denoised_transform=_clip if c.clip_sample else None)
         return self.action_norm.unnormalize(plan.clamp(-1, 1))
 
     def reset(self) -> None:
