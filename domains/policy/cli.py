@@ -112,6 +112,17 @@ def _collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    policy = load_policy(args.policy, args.checkpoint)
+    if args.env:
+        policy.config.env = args.env
+    out = policy.save_pretrained(args.out, weights_dtype=torch.float16 if args.half else None)
+    print(f"policy written to {out} (load with DiffusionPolicy.from_pretrained({str(out)!r}))")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("policy", help="Diffusion Policy: train on demonstrations, evaluate in the env",
                               description=__doc__, epilog=EXAMPLES,
@@ -134,6 +145,14 @@ def register(subparsers) -> None:
     c.add_argument("--seed", type=int, default=0, help="first env seed (default 0)")
     c.add_argument("--out", required=True, help="output .npz (obs, action, episode_ends)")
     c.set_defaults(func=_collect)
+
+    x = sub.add_parser("export", help="write a run's (or checkpoint's) EMA policy as model.safetensors + config.json")
+    x.add_argument("policy", help="run folder or model folder")
+    x.add_argument("--checkpoint", help="a checkpoint of the run (e.g. step_00004000, best)")
+    x.add_argument("--out", required=True, help="output folder")
+    x.add_argument("--half", action="store_true", help="store the network's weights in float16 (half the size)")
+    x.add_argument("--env", help="record this environment name in the config")
+    x.set_defaults(func=_export)
 
     e = sub.add_parser("eval", help="roll a trained policy out and report DP score and success rate")
     e.add_argument("policy", help="run folder, model folder, or bundled name (pusht)")
