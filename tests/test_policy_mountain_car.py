@@ -61,3 +61,24 @@ def test_a_policy_trained_on_the_demonstrations_reaches_the_flag(tmp_path):
 
     r = evaluate(load_policy(str(tmp_path / "run")), MountainCar(), seeds=range(100_000, 100_030))
     assert r.success_rate >= 0.9, r.table()
+
+
+def test_observation_adapters_for_box_and_dict_spaces():
+    from gymnasium import spaces
+
+    from scidiff.policy.envs import flatten_space
+    from scidiff.policy.pusht import PushT, flatten_obs
+
+    flat, dim = flatten_space(spaces.Box(-1, 1, (3, 2)))
+    assert dim == 6 and flat(np.ones((3, 2))).shape == (6,)
+    env = PushT().make()
+    flat, dim = flatten_space(env.observation_space, keys=["environment_state", "agent_pos"])
+    obs = env.reset(seed=1)[0]
+    assert dim == 18
+    np.testing.assert_array_equal(flat(obs), flatten_obs(obs))          # the PushT adapter's own layout
+    with pytest.raises(ValueError, match="no key"):
+        flatten_space(env.observation_space, keys=["pixels"])
+    with pytest.raises(ValueError, match="only Box"):
+        flatten_space(spaces.Dict({"a": spaces.Discrete(3)}))
+    with pytest.raises(ValueError, match="Discrete"):
+        flatten_space(spaces.Discrete(3))
