@@ -75,6 +75,15 @@ def _eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     policy = load_policy(args.policy, args.checkpoint)
+    if args.n_action is not None:
+        c = policy.config
+        if not 1 <= args.n_action <= c.horizon - c.n_obs + 1:
+            raise ValueError(f"--n-action must lie in 1..{c.horizon - c.n_obs + 1} for this policy")
+        c.n_action = args.n_action
+        policy.reset()
+    if args.ensemble is not None:
+        policy.config.ensemble = args.ensemble
+        policy.reset()
     env = args.env or policy.config.env
     if not env:
         raise ValueError(f"{args.policy} does not record its environment; pass --env")
@@ -90,6 +99,7 @@ def _eval(args: argparse.Namespace) -> int:
                       batch=args.batch, seed=args.seed, video=args.video, progress=not args.quiet, **kw)
     c = policy.config
     print(f"{args.policy}: {env}, sampler {args.method or c.method} x {args.steps or c.steps} steps, "
+          f"{'ensembled every step' if c.ensemble is not None else f'{c.n_action} actions per plan'}, "
           f"{'initial states from ' + args.states if args.states else f'seeds {args.seed_start}..'}")
     print(result.table())
     if args.video:
@@ -162,6 +172,8 @@ def register(subparsers) -> None:
     e.add_argument("--states", help="initial states instead of seeds: .npy, .csv or whitespace table, one row each")
     e.add_argument("--steps", type=int, help="denoising steps (default: the policy's)")
     e.add_argument("--method", help="sampler: ddim, dpm++2m, euler, ... (default: the policy's)")
+    e.add_argument("--n-action", type=int, help="actions executed per plan before re-planning (default: the policy's)")
+    e.add_argument("--ensemble", type=float, help="temporal ensembling: re-plan every step, weights exp(-k * age)")
     e.add_argument("--max-steps", type=int, help="env steps per episode (default: the env's, PushT 300)")
     e.add_argument("--batch", type=int, default=50, help="episodes run in lockstep (default 50)")
     e.add_argument("--seed", type=int, default=0, help="seed of the policy's sampling noise")
