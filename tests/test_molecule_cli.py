@@ -1,0 +1,42 @@
+"""``scidiff conformers`` and ``scidiff conformers-eval`` end to end."""
+from rdkit import Chem
+
+from scidiff.cli import main
+
+
+def test_conformers_writes_every_good_molecule_and_names_the_bad_line(tmp_path, capsys):
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCO ethanol\nC1CC broken\nCC(=O)Oc1ccccc1C(=O)O aspirin\nC[C@H](N)C(=O)O alanine\n")
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", str(smi), "-n", "4", "-o", str(out), "--seed", "3", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "in.smi line 2: invalid SMILES 'C1CC'" in captured.err
+    assert "wrote 12 conformers of 3 molecules" in captured.out and "1 molecule(s) failed" in captured.out
+    mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
+    assert [m.GetProp("_Name") for m in mols] == ["ethanol"] * 4 + ["aspirin"] * 4 + ["alanine"] * 4
+    assert {m.GetProp("method") for m in mols} == {"etkdg"} and mols[5].GetProp("conformer") == "1"
+    assert mols[4].GetProp("source") == "in.smi line 3" and mols[0].GetProp("seed") == "3"
+    assert all(m.GetNumAtoms() == Chem.AddHs(m).GetNumAtoms() for m in mols)          # hydrogens written
+    ala = mols[-1]
+    Chem.AssignStereochemistryFrom3D(ala)
+    assert Chem.FindMolChiralCenters(ala) == [(1, "S")]                               # L-alanine stays S
+    assert main(["conformers", str(smi), "-n", "1", "-o", str(out), "--strict", "--quiet"]) == 1
+
+
+def test_workers_give_the_same_conformers(tmp_path):
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCCCO\nc1ccccc1CCN\nCC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O\n")
+    for w in ("1", "2"):
+        assert main(["conformers", str(smi), "-n", "3", "-o", str(tmp_path / f"w{w}.sdf"), "--workers", w, "--quiet"]) == 0
+    assert (tmp_path / "w1.sdf").read_text() == (tmp_path / "w2.sdf").read_text()
+
+
+def test_conformers_eval_of_a_file_against_itself_is_perfect(tmp_path, capsys):
+    out = tmp_path / "ibu.sdf"
+    assert main(["conformers", "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O", "-n", "6", "-o", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["conformers-eval", str(out), str(out), "--delta", "0.5"]) == 0
+    text = capsys.readouterr().out
+    assert "1 molecules compared" in text
+    assert "0.5        100.0% / 100.0%   0.000 / 0.000" in text
+    assert main(["conformers-eval", str(out), str(tmp_path / "none.sdf")]) == 2
