@@ -322,3 +322,21 @@ def test_etkdg_mmff_relaxation_lowers_energy_and_warns_without_parameters():
     with pytest.warns(UserWarning, match="no parameters"):
         mol = ETKDG(mmff=True).generate("OB(O)c1ccccc1", 2, seed=0)
     assert mol.GetNumConformers() == 2
+
+
+def test_hydrogens_named_in_substance_groups_are_still_removed():
+    """The Platinum SDF carries SGroups over hydrogens; RDKit's RemoveHs keeps those."""
+    from rdkit.Chem import AllChem
+
+    from scidiff.molecules.metrics import rmsd_matrix as matrix
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("C[NH3+]"))
+    AllChem.EmbedMolecule(mol, randomSeed=7)
+    group = Chem.CreateMolSubstanceGroup(mol, "DAT")
+    for atom in mol.GetAtoms():
+        if atom.GetAtomicNum() == 1:
+            group.AddAtomWithIdx(atom.GetIdx())
+    assert Chem.RemoveAllHs(mol, sanitize=False).GetNumAtoms() == mol.GetNumAtoms()     # RDKit keeps them
+    plain = Chem.AddHs(Chem.MolFromSmiles("C[NH3+]"))
+    AllChem.EmbedMolecule(plain, randomSeed=7)
+    assert matrix(plain, mol).shape == (1, 1)

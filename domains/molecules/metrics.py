@@ -75,8 +75,11 @@ class _Mappings:
 
 
 def _heavy(mol: Chem.Mol) -> Chem.Mol:
-    """Hydrogen-free copy with all conformers (the input is untouched)."""
-    return Chem.RemoveAllHs(mol, sanitize=False)
+    """Hydrogen-free copy with all conformers (the input is untouched). Substance groups are
+    dropped first: RDKit keeps every hydrogen an SGroup mentions (the Platinum SDF has them)."""
+    copy = Chem.Mol(mol)
+    Chem.ClearMolSubstanceGroups(copy)
+    return Chem.RemoveAllHs(copy, sanitize=False)
 
 
 def _symmetrized(mol: Chem.Mol) -> Chem.Mol:

@@ -1,0 +1,110 @@
+"""Any conformer generator on the development references in ``../shared/data/molecules/``.
+
+1. Platinum Diverse 2017 (development part): crystal (protein-bound) ligand poses. For each
+   ligand, N conformers are generated from its SMILES; bioactive recovery = the minimum
+   heavy-atom, symmetry-aware RMSD of the first n of them to the crystal pose, for n = 10 and 50
+   (median, fractions <= 0.5 / 1.0 / 2.0 Å).
+2. GMTKN55 conformer ensembles: 2K conformers per molecule with K reference conformers;
+   COV-R / MAT-R / COV-P / MAT-P at delta = 0.5 and 0.75 Å (mean and median over molecules).
+
+Time per conformer is the generator's wall time over the conformers it made (one process,
+``--threads`` RDKit/torch threads). ``--every K`` takes every K-th Platinum ligand (a
+deterministic subset; say so when quoting).
+
+    python benchmarks/conformers.py --method etkdg [--every 10] [--n 50] [--markdown]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem, RDLogger
+
+from scidiff.molecules.cli import generators
+from scidiff.molecules.ensembles import read_ensembles
+from scidiff.molecules.metrics import coverage_matching, recovery, rmsd_matrix, summarize_ensembles
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
+
+
+def platinum(gen, every: int, n: int, seed: int) -> tuple[dict, float, int, list]:
+    index = list(csv.DictReader(open(DATA / "platinum_diverse_2017_dev_index.csv")))[::every]
+    wanted = {row["platinum_id"] for row in index}
+    refs = {m.GetProp("platinum_id"): m for m in Chem.SDMolSupplier(str(DATA / "platinum_diverse_2017_dev.sdf"),
+                                                                       removeHs=False) if m is not None
+            and m.GetProp("platinum_id") in wanted}
+    mins = {10: [], n: []}
+    seconds, made, failed = 0.0, 0, []
+    for row in index:
+        start = time.perf_counter()
+        try:
+            mol = gen.generate(row["smiles"], n, seed=seed)
+        except ValueError as e:
+            failed.append(f"{row['platinum_id']}: {e}")
+            continue
+        seconds += time.perf_counter() - start
+        made += mol.GetNumConformers()
+        r = rmsd_matrix(mol, refs[row["platinum_id"]], timeout=5.0)[0]
+        for k in mins:
+            mins[k].append(float(r[:k].min()))
+    return {k: recovery(v) for k, v in mins.items()}, seconds, made, failed
+
+
+def gmtkn55(gen, seed: int) -> tuple[dict, float, int]:
+    groups, _ = read_ensembles(DATA / "gmtkn55_conformer_ensembles.sdf")
+    results = {0.5: [], 0.75: []}
+    seconds, made = 0.0, 0
+    for key, (name, ref) in groups.items():
+        k = ref.GetNumConformers()
+        start = time.perf_counter()
+        mol = gen.generate(Chem.RemoveHs(ref), 2 * k, seed=seed)
+        seconds += time.perf_counter() - start
+        made += mol.GetNumConformers()
+        m = rmsd_matrix(mol, ref, timeout=5.0)
+        for d in results:
+            results[d].append(coverage_matching(m, d))
+    return {d: summarize_ensembles(v) for d, v in results.items()}, seconds, made
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--method", default="etkdg", help=f"one of {', '.join(generators())}")
+    ap.add_argument("--every", type=int, default=1, help="every K-th Platinum ligand (default all)")
+    ap.add_argument("--n", type=int, default=50, help="conformers per Platinum ligand (default 50)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+    if not DATA.exists():
+        raise SystemExit(f"reference data not found at {DATA}")
+    RDLogger.DisableLog("rdApp.*")
+    gen = generators()[args.method]()
+    rec, sec_p, made_p, failed = platinum(gen, args.every, args.n, args.seed)
+    cov, sec_g, made_g = gmtkn55(gen, args.seed)
+    bar = "| " if args.markdown else ""
+    print(f"\n{args.method}: Platinum dev (every {args.every}th ligand: {rec[10]['n']} ligands"
+          f"{', ' + str(len(failed)) + ' failed' if failed else ''}), bioactive recovery\n")
+    print(f"{bar}n | median min-RMSD (Å) | <= 0.5 Å | <= 1.0 Å | <= 2.0 Å")
+    if args.markdown:
+        print("|---|---|---|---|---|")
+    for k, r in rec.items():
+        print(f"{bar}{k} | {r['median']:.3f} | {100 * r['frac_le_0.5']:.1f}% | {100 * r['frac_le_1.0']:.1f}% | "
+              f"{100 * r['frac_le_2.0']:.1f}%")
+    print(f"\n{args.method}: GMTKN55 ensembles ({cov[0.5]['n_molecules']} molecules, 2K conformers)\n")
+    print(f"{bar}delta (Å) | COV-R mean / median | MAT-R mean / median (Å) | COV-P mean / median | MAT-P mean / median (Å)")
+    if args.markdown:
+        print("|---|---|---|---|---|")
+    for d, s in cov.items():
+        m, md = s["mean"], s["median"]
+        print(f"{bar}{d} | {100 * m['COV-R']:.1f}% / {100 * md['COV-R']:.1f}% | {m['MAT-R']:.3f} / {md['MAT-R']:.3f} | "
+              f"{100 * m['COV-P']:.1f}% / {100 * md['COV-P']:.1f}% | {m['MAT-P']:.3f} / {md['MAT-P']:.3f}")
+    print(f"\ntime per conformer: Platinum {1e3 * sec_p / max(made_p, 1):.1f} ms ({made_p} conformers), "
+          f"GMTKN55 {1e3 * sec_g / max(made_g, 1):.1f} ms ({made_g} conformers)")
+    for f in failed:
+        print("failed:", f)
+
+
+if __name__ == "__main__":
+    main()
