@@ -12,6 +12,8 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
     assert "DPM-Solver++ 2M" in out and "noise floor" in out
     png = tmp_path / "mixture_samplers.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "== policy ==" in out and "DP score" in out                    # the bundled PushT policy's episode
+    assert (tmp_path / "pusht_episode.gif").read_bytes()[:6] == b"GIF89a"
 
 
 def test_help_shows_an_example():

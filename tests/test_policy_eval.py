@@ -134,3 +134,13 @@ def test_train_command_trains_resumes_and_refuses_to_overwrite(tmp_path, capsys)
     assert steps[-1] == 4
     assert main(["policy", "train", "--demos", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r2")]) == 2
     assert "none.npz do not exist" in capsys.readouterr().err
+
+
+def test_bundled_pusht_policy_pushes_the_block_home():
+    """The shipped weights on ten unseen initial states (the full figures are in RESULTS.md)."""
+    from scidiff.policy import DiffusionPolicy, get_task
+
+    policy = DiffusionPolicy.from_pretrained("pusht")
+    assert (policy.config.env, policy.config.obs_dim, policy.config.steps) == ("pusht", 18, 10)
+    result = evaluate(policy, get_task("pusht"), seeds=range(100_000, 100_010))
+    assert result.score >= 0.7, result.table()
