@@ -50,14 +50,14 @@ def load_policy(name_or_dir: str, checkpoint: str | None = None):
     ``checkpoint``, the EMA weights of that checkpoint of the run)."""
     from .policy import DiffusionPolicy
 
-    path = Path(name_or_dir)
     if checkpoint is not None:
         from .train_task import policy_from_checkpoint
 
-        return policy_from_checkpoint(path, checkpoint)
-    if name_or_dir not in DiffusionPolicy.bundled and (path / "model" / "config.json").exists():
-        path = path / "model"
-    return DiffusionPolicy.from_pretrained(name_or_dir if name_or_dir in DiffusionPolicy.bundled else path)
+        return policy_from_checkpoint(Path(name_or_dir), checkpoint)
+    if name_or_dir in DiffusionPolicy.bundled:
+        return DiffusionPolicy.from_pretrained(name_or_dir)
+    path = Path(name_or_dir)
+    return DiffusionPolicy.from_pretrained(path / "model" if (path / "model" / "config.json").exists() else path)
 
 
 def _read_states(path: str) -> np.ndarray:

@@ -21,7 +21,7 @@ from .video import write_video
 class EvalResult:
     scores: np.ndarray           # (E,) max step score per episode, in [0, 1]
     successes: np.ndarray        # (E,) bool: succeeded at some step
-    lengths: np.ndarray          # (E,) steps run (until success or max_steps)
+    lengths: np.ndarray          # (E,) steps run (until the env ended the episode, or max_steps)
 
     @property
     def score(self) -> float:
@@ -99,6 +99,7 @@ def evaluate(policy, task, *, seeds=None, states=None, max_steps: int | None = N
         obs = np.stack([task.reset(env, **{kind: value}) for env, (kind, value) in zip(envs, group)])
         best = np.zeros(len(group))
         won = np.zeros(len(group), dtype=bool)
+        done = np.zeros(len(group), dtype=bool)       # terminated (success or failure) or truncated
         length = np.zeros(len(group), dtype=int)
         if record:
             frames.append(envs[0].render())
@@ -106,16 +107,17 @@ def evaluate(policy, task, *, seeds=None, states=None, max_steps: int | None = N
         for t in range(max_steps):
             actions = policy.act(obs, steps=steps, method=method, generator=gen)
             for i, env in enumerate(envs):
-                if won[i]:
+                if done[i]:
                     continue
-                o, _, terminated, _, info = env.step(actions[i])
+                o, _, terminated, truncated, info = env.step(actions[i])
                 obs[i] = task.observe(o)
                 best[i] = max(best[i], task.score(obs[i], info))
-                won[i] = task.success(obs[i], info)
+                won[i] |= task.success(obs[i], info)
+                done[i] = terminated or truncated
                 length[i] = t + 1
                 if record and i == 0:
                     frames.append(env.render())
-            if won.all():
+            if done.all():
                 break
         for env in envs:
             env.close()
