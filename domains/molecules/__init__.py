@@ -4,10 +4,14 @@ So far: the input reader (``read_molecules``: SMILES, .smi/.csv/.sdf, Mol; bad r
 and skipped), graph featurisation (``featurize``), the ``ConformerGenerator`` interface with the
 ETKDGv3 baseline (``ETKDG``), the conformer metrics (symmetry-aware RMSD, GEOM COV/MAT, bioactive
 recovery, stereo and geometry checks) and the commands ``scidiff conformers`` and
-``scidiff conformers-eval``. The learned generators arrive with part 2.
+``scidiff conformers-eval``; the CCD training set (``scidiff.molecules.data``) and the first
+learned generator, ``CoordinateFlow`` (E(3)-equivariant EGNN flow matching on all-atom
+coordinates, with a stereo check that reflects, resamples or falls back to ETKDG). Its trained
+weights and the torsional model are still to come.
 """
+from .coords import CoordinateFlow, FlowConformers
 from .featurize import featurize
 from .generator import ETKDG, ConformerGenerator, prepare
 from .inputs import MolRecord, read_molecules
 
-__all__ = ["featurize", "ETKDG", "ConformerGenerator", "prepare", "MolRecord", "read_molecules"]
+__all__ = ["CoordinateFlow", "FlowConformers", "featurize", "ETKDG", "ConformerGenerator", "prepare", "MolRecord", "read_molecules"]

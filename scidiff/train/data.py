@@ -47,4 +47,6 @@ def to_device(batch, device):
         return {k: to_device(v, device) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device) for v in batch)
+    if callable(getattr(batch, "to", None)):          # torch-geometric Batch and other movable containers
+        return batch.to(device)
     return batch
