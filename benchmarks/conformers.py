@@ -83,23 +83,24 @@ def main() -> None:
     gen = generators()[args.method]()
     rec, sec_p, made_p, failed = platinum(gen, args.every, args.n, args.seed)
     cov, sec_g, made_g = gmtkn55(gen, args.seed)
-    bar = "| " if args.markdown else ""
+    bar, end = ("| ", " |") if args.markdown else ("", "")
     print(f"\n{args.method}: Platinum dev (every {args.every}th ligand: {rec[10]['n']} ligands"
           f"{', ' + str(len(failed)) + ' failed' if failed else ''}), bioactive recovery\n")
-    print(f"{bar}n | median min-RMSD (Å) | <= 0.5 Å | <= 1.0 Å | <= 2.0 Å")
+    print(f"{bar}n | median min-RMSD (Å) | <= 0.5 Å | <= 1.0 Å | <= 2.0 Å{end}")
     if args.markdown:
         print("|---|---|---|---|---|")
     for k, r in rec.items():
         print(f"{bar}{k} | {r['median']:.3f} | {100 * r['frac_le_0.5']:.1f}% | {100 * r['frac_le_1.0']:.1f}% | "
-              f"{100 * r['frac_le_2.0']:.1f}%")
+              f"{100 * r['frac_le_2.0']:.1f}%{end}")
     print(f"\n{args.method}: GMTKN55 ensembles ({cov[0.5]['n_molecules']} molecules, 2K conformers)\n")
-    print(f"{bar}delta (Å) | COV-R mean / median | MAT-R mean / median (Å) | COV-P mean / median | MAT-P mean / median (Å)")
+    print(f"{bar}delta (Å) | COV-R mean / median | MAT-R mean / median (Å) | COV-P mean / median | "
+          f"MAT-P mean / median (Å){end}")
     if args.markdown:
         print("|---|---|---|---|---|")
     for d, s in cov.items():
         m, md = s["mean"], s["median"]
         print(f"{bar}{d} | {100 * m['COV-R']:.1f}% / {100 * md['COV-R']:.1f}% | {m['MAT-R']:.3f} / {md['MAT-R']:.3f} | "
-              f"{100 * m['COV-P']:.1f}% / {100 * md['COV-P']:.1f}% | {m['MAT-P']:.3f} / {md['MAT-P']:.3f}")
+              f"{100 * m['COV-P']:.1f}% / {100 * md['COV-P']:.1f}% | {m['MAT-P']:.3f} / {md['MAT-P']:.3f}{end}")
     print(f"\ntime per conformer: Platinum {1e3 * sec_p / max(made_p, 1):.1f} ms ({made_p} conformers), "
           f"GMTKN55 {1e3 * sec_g / max(made_g, 1):.1f} ms ({made_g} conformers)")
     for f in failed:
