@@ -1,4 +1,18 @@
 """scidiff.proteins — protein backbone generation on SE(3) residue frames (PDB in and out).
 
-Mapped from ``domains/proteins`` by setuptools; I/O, models and CLI arrive with the protein issues.
+Mapped from ``domains/proteins`` by setuptools.
+
+* ``backbone``: :class:`Backbone` (N, CA, C, O ``(L, 4, 3)`` Å), ``read_backbone(s)`` (PDB / mmCIF,
+  ``.gz``), ``write_pdb`` / ``write_cif`` (full backbone or CA-only, MODELs for trajectories);
+* ``frames``: residue frames ``(R, t)`` from N, CA, C (Gram-Schmidt) and ideal atoms back from frames;
+* ``dataset``: :class:`BackboneDataset` (folder -> filtered npz cache + JSON manifest -> padded batches);
+* ``evaluate``: offline metrics (bond validity, clashes, Rg, P-SEA, W1 of CA geometry, TM diversity);
+* ``cli``: ``scidiff backbones-eval``.
 """
+from .backbone import Backbone, read_backbone, read_backbones, write_cif, write_pdb, write_structure
+from .dataset import BackboneDataset, DatasetConfig, crop_batch
+from .frames import backbone_from_frames, frames_from_backbone, frames_from_coords
+
+__all__ = ["Backbone", "read_backbone", "read_backbones", "write_pdb", "write_cif", "write_structure",
+           "frames_from_backbone", "frames_from_coords", "backbone_from_frames",
+           "BackboneDataset", "DatasetConfig", "crop_batch"]

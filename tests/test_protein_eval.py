@@ -1,0 +1,186 @@
+"""Backbone evaluation metrics on hand-made cases, the real-vs-real baseline, and ``scidiff backbones-eval``."""
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from scidiff.proteins import evaluate as ev
+from scidiff.proteins.backbone import Backbone, read_backbone, structure_files, write_pdb
+from scidiff.proteins.cli import register
+from scidiff.proteins.frames import place_atom
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "proteins"
+needs_data = pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),
+                                reason=f"shared protein development set {DATA} absent")
+
+
+def chain(phi: float, psi: float, n: int, omega: float = 180.0) -> np.ndarray:
+    """N, CA, C (and a placeholder O = C) of a chain with fixed phi/psi/omega (degrees) and
+    Engh & Huber bond lengths/angles, built atom by atom (NeRF)."""
+    f = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    a = math.radians(111.0)
+    atoms = [[f(1.458 * math.cos(a), 1.458 * math.sin(a), 0.0), f(0.0, 0.0, 0.0), f(1.525, 0.0, 0.0)]]
+    rad = math.radians
+    for _ in range(n - 1):
+        pn, pca, pc = atoms[-1]
+        nn = place_atom(pn, pca, pc, 1.329, rad(116.2), rad(psi))
+        can = place_atom(pca, pc, nn, 1.458, rad(121.7), rad(omega))
+        cn = place_atom(pc, nn, can, 1.525, rad(111.0), rad(phi))
+        atoms.append([nn, can, cn])
+    x = torch.stack([torch.stack(r) for r in atoms]).numpy()
+    return np.concatenate([x, x[:, 2:3]], 1)
+
+
+HELIX = chain(-57.0, -47.0, 30)
+STRAND = chain(-120.0, 130.0, 30)
+
+
+def test_psea_calls_an_ideal_helix_helix_and_an_extended_strand_strand():
+    sse = ev.secondary_structure(HELIX)
+    assert (sse == "a").mean() >= 0.9 and "b" not in sse
+    sse = ev.secondary_structure(STRAND)
+    assert (sse == "b").mean() >= 0.8 and "a" not in sse
+    # the CA geometry of an alpha helix: CA-CA 3.80, virtual angle ~91 deg, dihedral ~50 deg
+    assert abs(ev.ca_bonds(HELIX).mean() - 3.80) < 0.02
+    assert 88 < ev.ca_angles(HELIX).mean() < 94 and 45 < ev.ca_dihedrals(HELIX).mean() < 55
+    assert ev.ncac_angles(HELIX) == pytest.approx(111.0)
+
+
+def test_radius_of_gyration_bond_validity_and_clashes_on_constructed_chains():
+    ring = np.stack([10 * np.cos(np.linspace(0, 2 * np.pi, 40, endpoint=False)),
+                     10 * np.sin(np.linspace(0, 2 * np.pi, 40, endpoint=False)), np.zeros(40)], -1)
+    assert ev.radius_of_gyration(ring) == pytest.approx(10.0)
+    assert ev.rg_ratio(ring) == pytest.approx(10.0 / (2.2 * 40 ** 0.38))
+    line = np.stack([3.8 * np.arange(20), np.zeros(20), np.zeros(20)], -1)
+    assert ev.radius_of_gyration(line) == pytest.approx(3.8 * math.sqrt((20 ** 2 - 1) / 12))
+    assert ev.clashes(line) == 0 and (ev.ca_bonds(line) == pytest.approx(3.8))
+    bad = line.copy()
+    bad[10:] += [0.9, 0, 0]                                     # one 4.7 Å bond
+    assert ((ev.ca_bonds(bad) > 3.7) & (ev.ca_bonds(bad) < 3.9)).mean() == pytest.approx(18 / 19)
+    hairpin = line.copy()
+    hairpin[5] = hairpin[1] + [0.0, 2.5, 0.0]                   # residue 5 sits 2.5 Å from residue 1: |i-j| = 4
+    assert ev.clashes(hairpin) == 1
+    near = line.copy()
+    near[3] = near[1] + [0.0, 2.0, 0.0]                         # |i-j| = 2 is local: not a clash
+    assert ev.clashes(near) == 0 and ev.clashes(near, min_separation=2) == 1
+    stats = ev.evaluate_set([line, hairpin, HELIX], tm_samples=0)
+    s = stats.summary()
+    assert s["clash_free"] == pytest.approx(2 / 3) and s["clashes_per_structure"] == pytest.approx(1 / 3)
+    assert math.isfinite(s["ncac_angle_mean"])                  # only HELIX has N and C: 111 deg
+    assert s["ncac_angle_mean"] == pytest.approx(111.0)
+
+
+def test_breaks_are_left_out_of_reference_geometry_only_when_asked():
+    x = np.concatenate([HELIX[:15], HELIX[15:] + [20.0, 0, 0]])
+    bb = Backbone(x.astype(np.float32))
+    assert bb.breaks == (14,)
+    assert len(ev.ca_bonds(bb)) == 29 and len(ev.ca_bonds(bb, respect_breaks=True)) == 28
+    assert len(ev.ca_angles(bb, respect_breaks=True)) == 2 * 13 and len(ev.ca_dihedrals(bb, True)) == 2 * 12
+    assert (ev.secondary_structure(bb, respect_breaks=True) == "a").mean() > 0.8
+
+
+def test_wasserstein_distances_linear_and_circular():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 10, 500)
+    assert ev.wasserstein_linear(a, a) == 0 and ev.wasserstein_circular(a, a) == 0
+    assert ev.wasserstein_linear(a, a + 5) == pytest.approx(5)
+    assert ev.wasserstein_circular(a, a + 5) == pytest.approx(5)
+    # across the +-180 cut: linear charges 358 deg, the circle 2 deg
+    assert ev.wasserstein_linear([179.0], [-179.0]) == pytest.approx(358)
+    assert ev.wasserstein_circular([179.0], [-179.0]) == pytest.approx(2)
+    strands = rng.normal(180, 8, 400)
+    wrapped = (strands + 180) % 360 - 180
+    assert ev.wasserstein_circular(wrapped, wrapped + 3) == pytest.approx(3, abs=1e-9)
+    assert ev.wasserstein_linear(wrapped, (wrapped + 3 + 180) % 360 - 180) > 20
+    # never above the linear distance, and equal to it when no mass wraps
+    b, c = rng.normal(-60, 15, 300), rng.normal(-40, 20, 250)
+    assert ev.wasserstein_circular(b, c) == pytest.approx(ev.wasserstein_linear(b, c))
+    u, v = rng.uniform(-180, 180, 200), rng.uniform(-180, 180, 300)
+    assert ev.wasserstein_circular(u, v) <= ev.wasserstein_linear(u, v) + 1e-12
+
+
+@pytest.mark.parametrize("method", ["tmalign", "gapless"])
+def test_tm_score_of_a_structure_with_itself_and_a_moved_copy_is_one(method):
+    if method == "tmalign":
+        pytest.importorskip("tmtools")
+    x = HELIX[:, 1] if method == "gapless" else np.concatenate([HELIX[:, 1], STRAND[:, 1] + [0, 30.0, 0]])
+    moved = x @ Rotation.random(random_state=1).as_matrix().T + [5.0, -3.0, 12.0]
+    assert ev.tm_score(x, x, method) == pytest.approx(1.0, abs=1e-6)
+    assert ev.tm_score(x, moved, method) == pytest.approx(1.0, abs=1e-6)
+    assert ev.tm_score(HELIX, STRAND, method) < 0.35
+
+
+@needs_data
+def test_tm_align_against_the_gapless_fallback_on_real_chains():
+    pytest.importorskip("tmtools")
+    globins = [read_backbone(p) for p in sorted((DATA / "globins_scop").glob("*.pdb"))[:2]]
+    other = read_backbone(DATA / "bm5_unbound" / "1ACB_l_u.pdb")
+    tm = ev.tm_score(globins[0], globins[1], "tmalign")
+    assert tm > 0.6                                              # same fold
+    assert ev.tm_score(globins[0], other, "tmalign") < 0.35      # unrelated
+    assert ev.tm_score(globins[0], globins[1], "gapless") <= tm + 0.02   # a lower bound of TM-align
+
+
+def test_single_linkage_clusters_from_a_tm_matrix():
+    tm = np.full((5, 5), 0.2)
+    np.fill_diagonal(tm, 1.0)
+    tm[0, 1] = tm[1, 0] = 0.7
+    tm[1, 2] = tm[2, 1] = 0.55                                   # 0-2 joined through 1 (single linkage)
+    labels = ev.tm_clusters(tm, 0.5)
+    assert labels[0] == labels[1] == labels[2] and len(set(labels)) == 3
+
+
+def _cli(argv):
+    parser = argparse.ArgumentParser(prog="scidiff")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_prints_a_table_and_writes_metrics_and_plots(tmp_path, capsys):
+    samples = [Backbone(HELIX.astype(np.float32)), Backbone(STRAND.astype(np.float32)),
+               Backbone(chain(-65.0, 140.0, 40).astype(np.float32))]
+    write_pdb(tmp_path / "samples" / "set.pdb", samples[:2], ca_only=True)       # two MODELs, CA only
+    write_pdb(tmp_path / "samples" / "third.pdb.gz", samples[2])
+    write_pdb(tmp_path / "ref" / "a.pdb", samples[0])
+    write_pdb(tmp_path / "ref" / "b.pdb", samples[2])
+    (tmp_path / "samples" / "broken.pdb").write_text("ATOM      1  CA  ALA A   1      1.0\n")
+    assert _cli(["backbones-eval", str(tmp_path / "samples"), "--reference", str(tmp_path / "ref"),
+                 "--out", str(tmp_path / "out"), "--tm-samples", "3"]) == 0
+    cap = capsys.readouterr()
+    assert "broken.pdb: line 1" in cap.err
+    assert "W1 CA dihedral vs reference, circular" in cap.out and "clusters (single linkage" in cap.out
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["samples"]["n_structures"] == 3 and m["samples"]["files_failed"] == 1
+    assert m["reference"]["n_structures"] == 2 and m["samples"]["tm_clusters"] == 3
+    assert m["samples"]["ca_ca_valid"] == 1.0 and m["samples"]["clash_free"] == 1.0
+    for name in ("ca_angle_dihedral.png", "secondary_structure.png", "radius_of_gyration.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 5000
+    with pytest.raises(ValueError, match="broken.pdb: line 1"):
+        _cli(["backbones-eval", str(tmp_path / "samples"), "--strict", "--out", str(tmp_path / "o2")])
+    with pytest.raises(FileNotFoundError):
+        _cli(["backbones-eval", str(tmp_path / "nothing"), "--out", str(tmp_path / "o3")])
+
+
+@needs_data
+def test_real_vs_real_halves_of_the_development_set(tmp_path, capsys):
+    """The evaluation suite on real data: halves agree and land where the data README says."""
+    n_tm = "12" if ev._have_tmtools() else "6"                 # the gapless fallback is slower
+    assert _cli(["backbones-eval", str(DATA), "--self-split", "--tm-samples", n_tm,
+                 "--out", str(tmp_path / "rr")]) == 0
+    m = json.loads((tmp_path / "rr" / "metrics.json").read_text())
+    s, r = m["samples"], m["reference"]
+    assert s["n_structures"] == 111 and r["n_structures"] == 110
+    for d in (s, r):
+        assert d["ca_ca_valid"] > 0.98 and 110 < d["ncac_angle_mean"] < 112.5
+        assert 0.95 < d["rg_ratio_median"] < 1.15 and d["clash_free"] > 0.9
+        assert 0.2 < d["helix"] < 0.5 and 0.1 < d["strand"] < 0.35
+    assert s["ca_angle_w1"] < 1.0 and s["ca_dihedral_w1"] < 6.0
+    assert s["ca_dihedral_w1"] <= s["ca_dihedral_w1_linear"] + 1e-9
+    files = structure_files(DATA)
+    assert len(files) == 221 and files == sorted(files, key=lambda p: p.relative_to(DATA).as_posix())
