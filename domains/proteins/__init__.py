@@ -7,12 +7,16 @@ Mapped from ``domains/proteins`` by setuptools.
 * ``frames``: residue frames ``(R, t)`` from N, CA, C (Gram-Schmidt) and ideal atoms back from frames;
 * ``dataset``: :class:`BackboneDataset` (folder -> filtered npz cache + JSON manifest -> padded batches);
 * ``evaluate``: offline metrics (bond validity, clashes, Rg, P-SEA, W1 of CA geometry, TM diversity);
+* ``ipa`` / ``model``: Invariant Point Attention trunk and :class:`BackboneGenerator` (FrameFlow-style
+  SE(3) flow matching: translations from a centred Gaussian, rotations geodesic from uniform SO(3));
+  trained weights are not shipped yet;
 * ``cli``: ``scidiff backbones-eval``.
 """
 from .backbone import Backbone, read_backbone, read_backbones, write_cif, write_pdb, write_structure
 from .dataset import BackboneDataset, DatasetConfig, crop_batch
 from .frames import backbone_from_frames, frames_from_backbone, frames_from_coords
+from .model import BackboneGenerator, FrameFlowConfig
 
 __all__ = ["Backbone", "read_backbone", "read_backbones", "write_pdb", "write_cif", "write_structure",
            "frames_from_backbone", "frames_from_coords", "backbone_from_frames",
-           "BackboneDataset", "DatasetConfig", "crop_batch"]
+           "BackboneDataset", "DatasetConfig", "crop_batch", "BackboneGenerator", "FrameFlowConfig"]

@@ -1,0 +1,271 @@
+"""FrameFlow-style SE(3) flow matching on residue frames: :class:`BackboneGenerator`.
+
+Each residue is a frame ``(R, x)`` (:mod:`.frames`). Time runs t = 0 data -> t = 1 prior:
+
+* translations, in nm (Å x ``trans_scale`` = 0.1, as FrameFlow): the straight path
+  ``x_t = (1 - t) x_0 + t eps`` from a Gaussian ``eps`` centred over the real residues of each chain
+  (``scidiff.RectifiedFlow``);
+* rotations: the geodesic from a Haar-uniform ``R_1`` to ``R_0``,
+  ``R_t = R_1 Exp(d(t) Log(R_1^T R_0))`` (``scidiff.GeodesicFlow(SO3(), schedule=...)``). As in
+  FrameFlow, training uses the linear ``d(t) = 1 - t`` (``rot_train_schedule``) and sampling the
+  exponential schedule (``rot_sample_schedule="exp"``): the rotation velocity is the constant-rate
+  ``c Log(R_t^T R^_0)``, c = ``rot_rate`` = 10, so rotations settle early. Training with
+  ``"exp"`` too (``d(t) = (1 - e^{-c(1-t)})/(1 - e^{-c})``, the marginal-consistent pairing)
+  leaves rotations ~95 % clean for t < 0.7 and the network learns to read the structure from them
+  (in a short CPU overfit on two chains: x^_0 within 1 Å at t = 0.7, where x_t is 14 Å off, but
+  samples collapsed to Rg 0.75x the expected with ~57 clashes per 48-residue chain).
+
+The IPA trunk (:mod:`.ipa`) maps the noisy frames at t to clean frames ``(R^_0, x^_0)`` and a psi
+angle (used for the O atom at chain ends). The loss is FrameFlow's: translation MSE and rotation
+vector-field MSE, both with the 1 / max(t, 0.1) normalisation of the vector field,
+
+    L = w_x |x^_0 - x_0|^2 / max(t, .1)^2  +  w_R |Log(R_t^T R_0) - Log(R_t^T R^_0)|^2 / max(t, .1)^2
+        (+ w_psi |(sin, cos)^ - (sin, cos) psi|^2)
+
+averaged over real residues (and x, y, z) per chain, then over the batch. FrameFlow's auxiliary
+backbone-atom and pairwise-distance losses near the data are not in this first version.
+
+Sampling runs ``scidiff.sample`` (geodesic Euler, ``scidiff.samplers.geodesic``) on the product
+``ProductProcess([GaussianFactor(RectifiedFlow(), "x0", shape=(L, 3), center=True),
+GeodesicFlow(SO3(), "uniform", "exp", 10)])``: all samples of one call share a length, so no
+padding is needed and the core engine fits as is. The model wrapper turns the clean-frame
+prediction into what the factors want: x^_0 for the translations (the Gaussian factor converts it
+to the straight-path velocity ``(x_t - x^_0)/t``) and for the rotations ``rate(t) Log(R_t^T R^_0)``
+with ``rate = -c`` ("exp", FrameFlow's inference schedule) or ``d'(t) / (1 - d(t))`` of the
+named schedule (the exact velocity of the geodesic path; ``-1/t`` for "linear"). The returned
+frames are the clean prediction of the last evaluation (FrameFlow's last step; for translations
+the Euler step into t = 0 lands on it exactly).
+
+The training recipe (``scidiff train`` with ``domain: proteins``) is :func:`run`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import scidiff
+from scidiff.manifolds import SO3
+from scidiff.processes import GaussianFactor, GeodesicFlow, ProductProcess, RectifiedFlow
+from scidiff.train.config import save_config, with_defaults
+from scidiff.train.pretrained import Pretrained
+from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
+
+from .backbone import Backbone
+from .frames import backbone_from_frames, psi_angles
+from .ipa import IPATrunk
+
+f64 = torch.float64
+
+
+@dataclass
+class FrameFlowConfig:
+    c_s: int = 128              # single representation
+    c_z: int = 64               # pair representation
+    c_hidden: int = 16          # IPA scalar channels per head
+    heads: int = 4              # IPA heads
+    qk_points: int = 4
+    v_points: int = 8
+    blocks: int = 4             # IPA blocks (each: IPA, transition, sequence attention, frame update)
+    seq_heads: int = 4
+    max_rel: int = 32           # relative sequence positions clipped at +-max_rel
+    rbf_bins: int = 16          # CA-CA distance RBF on 0..20 Å
+    trans_scale: float = 0.1    # network length unit: Å x trans_scale (nm)
+    rot_rate: float = 10.0      # exponential rotation schedule rate c
+    rot_train_schedule: str = "linear"   # "linear" (FrameFlow) | "exp": rotation path in training
+    rot_sample_schedule: str = "exp"     # "exp" (FrameFlow's constant rate c) | "linear": rotation velocity
+    t_min: float = 0.01         # training times ~ U[t_min, 1 - t_min]
+    t_clip: float = 0.1         # vector-field normalisation 1 / max(t, t_clip)
+    trans_weight: float = 2.0   # FrameFlow's translation_loss_weight
+    rot_weight: float = 1.0
+    psi_weight: float = 0.1     # 0 disables the psi loss
+    sample_steps: int = 100
+
+
+def _masked_center(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Subtract the mean over real residues (axis 1) and zero the padding."""
+    m = mask[..., None].to(x.dtype)
+    mean = (x * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp_min(1)
+    return (x - mean) * m
+
+
+class BackboneGenerator(Pretrained, nn.Module):
+    """SE(3) flow matching on residue frames with an IPA trunk.
+
+    ``forward(batch, generator) -> loss`` (the Trainer's interface; ``batch`` from
+    :meth:`BackboneDataset.get_batch`), ``predict(r, x, t, mask)`` the clean-frame prediction,
+    ``sample(length, n, seed, steps) -> list[Backbone]``.
+    """
+
+    config_class = FrameFlowConfig
+    bundled: dict[str, str] = {}
+
+    def __init__(self, config: FrameFlowConfig | None = None, **overrides):
+        super().__init__()
+        self.config = config or FrameFlowConfig(**overrides)
+        c = self.config
+        self.trunk = IPATrunk(c.c_s, c.c_z, c.c_hidden, c.heads, c.qk_points, c.v_points, c.blocks, c.seq_heads,
+                              c.max_rel, c.rbf_bins, length_unit=1.0 / c.trans_scale)
+        for k in ("rot_train_schedule", "rot_sample_schedule"):
+            if getattr(c, k) not in ("linear", "exp"):
+                raise ValueError(f"{k} must be 'linear' or 'exp', got {getattr(c, k)!r}")
+        self.rot_flow = GeodesicFlow(SO3(), prior="uniform", schedule=c.rot_train_schedule, rate=c.rot_rate)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --- network -----------------------------------------------------------------------------------
+    def predict(self, r: torch.Tensor, x: torch.Tensor, t: torch.Tensor, mask: torch.Tensor):
+        """Clean frames ``(R^_0 (B, L, 3, 3), x^_0 (B, L, 3) nm)`` and psi ``(sin, cos) (B, L, 2)``
+        from noisy frames at times ``t (B,)``."""
+        _, r0, x0, psi = self.trunk(r, x, t, mask)
+        return r0, x0, psi
+
+    # --- training ----------------------------------------------------------------------------------
+    def noisy_frames(self, r0, x0, t, mask, generator=None):
+        """Draw ``(R_t, x_t)`` from clean frames (x in nm) at per-chain times ``t (B,)``."""
+        B, L = mask.shape
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        eps = _masked_center(eps, mask)
+        tt = t.to(x0.dtype)[:, None, None]
+        xt = ((1 - tt) * x0 + tt * eps) * mask[..., None].to(x0.dtype)
+        rt, _ = self.rot_flow.sample_xt(r0.reshape(B * L, 3, 3), t.to(r0.dtype).repeat_interleave(L),
+                                        generator=generator)
+        rt = rt.reshape(B, L, 3, 3)
+        eye = torch.eye(3, dtype=r0.dtype, device=r0.device)
+        return torch.where(mask[..., None, None], rt, eye), xt
+
+    def loss(self, batch: dict, generator: torch.Generator | None = None, t: torch.Tensor | None = None,
+             parts: bool = False):
+        """FrameFlow loss on a padded batch (``rotations``, ``translations`` Å, ``mask``, ``coords``)."""
+        c = self.config
+        mask = batch["mask"].bool()
+        dtype = next(self.parameters()).dtype
+        r0 = batch["rotations"].to(dtype)
+        x0 = _masked_center(batch["translations"].to(dtype) * c.trans_scale, mask)
+        B = mask.shape[0]
+        if t is None:
+            t = c.t_min + (1 - 2 * c.t_min) * torch.rand(B, generator=generator, device=mask.device, dtype=dtype)
+        rt, xt = self.noisy_frames(r0, x0, t, mask, generator)
+        r_hat, x_hat, psi_hat = self.predict(rt, xt, t, mask)
+        m = mask.to(dtype)
+        n_res = m.sum(1).clamp_min(1)
+        norm = t.to(dtype).clamp_min(c.t_clip)[:, None, None]
+        so3 = self.rot_flow.manifold
+        trans_err = ((x_hat - x0) / norm).pow(2).sum(-1)
+        rot_err = ((so3.log(rt, r0) - so3.log(rt, r_hat)) / norm).pow(2).sum(-1)
+        trans = (trans_err * m).sum(1) / (3 * n_res)
+        rot = (rot_err * m).sum(1) / (3 * n_res)
+        total = c.trans_weight * trans + c.rot_weight * rot
+        out = {"trans": trans.mean(), "rot": rot.mean()}
+        if c.psi_weight > 0 and "coords" in batch:
+            psi = psi_angles(batch["coords"].to(dtype))
+            valid = mask & torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], 1) & torch.isfinite(psi)
+            target = torch.stack([torch.sin(psi), torch.cos(psi)], -1)
+            err = torch.where(valid, (psi_hat - target.nan_to_num()).pow(2).sum(-1), torch.zeros_like(psi))
+            psi_l = err.sum(1) / valid.sum(1).clamp_min(1)
+            total = total + c.psi_weight * psi_l
+            out["psi"] = psi_l.mean()
+        out["loss"] = total.mean()
+        return out if parts else out["loss"]
+
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.loss(batch, generator)
+
+    # --- sampling ----------------------------------------------------------------------------------
+    def process(self, length: int) -> ProductProcess:
+        """The SE(3)^L product process the sampler integrates (translations nm, rotations)."""
+        return ProductProcess([GaussianFactor(RectifiedFlow(), "x0", shape=(length, 3), center=True),
+                               GeodesicFlow(SO3(), prior="uniform", schedule=self.config.rot_sample_schedule,
+                                            rate=self.config.rot_rate)])
+
+    @torch.no_grad()
+    def sample_frames(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
+                      method: str = "euler"):
+        """``(R (n, L, 3, 3), x (n, L, 3) Å, psi (n, L))`` float64, translations centred."""
+        if length < 1 or n < 1:
+            raise ValueError(f"length and n must be positive, got length={length}, n={n}")
+        steps = steps or self.config.sample_steps
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        proc = self.process(length)
+        x_init = (proc.processes[0].prior_sample(n, generator=g),
+                  SO3().random(n * length, generator=g).reshape(n, length, 3, 3))
+        dtype, dev = next(self.parameters()).dtype, self.device
+        mask = torch.ones(n, length, dtype=torch.bool, device=dev)
+        rot = proc.processes[1]
+        last = {}
+
+        def model(x, t):
+            xt, rt = x
+            r_hat, x_hat, psi = self.predict(rt.to(dev, dtype), xt.to(dev, dtype), t.to(dev, dtype), mask)
+            tt = float(t[0])
+            x_hat = _masked_center(x_hat.to(f64).cpu(), mask.cpu())
+            r_hat = r_hat.to(f64).cpu()
+            last.update(psi=psi, r=r_hat, x=x_hat)
+            if rot.schedule == "exp":
+                rate = -rot.rate
+            else:
+                rate = rot.data_fraction_rate(tt) / max(1 - rot.data_fraction(tt), 1e-12)
+            return x_hat, rate * SO3().log(rt, r_hat)
+
+        was = self.training
+        self.eval()
+        try:
+            scidiff.sample(model, proc, (n,), steps=steps, method=method, x_init=x_init, generator=g)
+        finally:
+            self.train(was)
+        psi = torch.atan2(last["psi"][..., 0], last["psi"][..., 1]).to(f64).cpu()
+        return last["r"], last["x"] / self.config.trans_scale, psi
+
+    def sample(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
+               method: str = "euler") -> list[Backbone]:
+        """``n`` backbones of ``length`` residues (poly-Ala, CA centroid at the origin)."""
+        r, x, psi = self.sample_frames(length, n, seed, steps, method)
+        coords = backbone_from_frames(r, x, psi).float().numpy()
+        return [Backbone(c, name=f"sample_{i}") for i, c in enumerate(coords)]
+
+
+# --- the training recipe: `scidiff train` with `domain: proteins` --------------------------------------
+@dataclass
+class BackboneTask:
+    domain: str = "proteins"
+    data_dir: str = ""               # folder of PDB / mmCIF files (e.g. /work/shared/data/proteins)
+    cache_dir: str = ""              # "" -> OUT/cache
+    min_length: int = 40
+    max_length: int = 256
+    crop_length: int = 128           # random contiguous crop per optimiser step
+    model: FrameFlowConfig = field(default_factory=FrameFlowConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=50_000, batch_size=16, checkpoint_every=1000, optim=OptimConfig(lr=1e-4, warmup=1000)))
+
+
+def run(data: dict, out: Path, resume: bool = False) -> dict:
+    """Train as configured by the nested dict ``data``; writes ``out/model`` (EMA weights)."""
+    from .dataset import BackboneDataset, DatasetConfig, crop_batch
+
+    task = with_defaults(BackboneTask, data)
+    if not task.data_dir:
+        raise ValueError("set data_dir to a folder of PDB / mmCIF files")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = BackboneDataset.from_folder(task.data_dir, task.cache_dir or out / "cache",
+                                     DatasetConfig(min_length=task.min_length, max_length=task.max_length),
+                                     seed=task.train.seed)
+    save_config(task, out / "config.yaml")
+    torch.manual_seed(task.train.seed)
+    model = BackboneGenerator(task.model)
+
+    def loss_fn(net, batch, generator):
+        return net(crop_batch(batch, task.crop_length, generator), generator)
+
+    trainer = Trainer(model, loss_fn, ds, task.train, out)
+    last = trainer.fit(resume=resume)
+    if trainer.dist.main and not last.get("interrupted"):
+        trainer.ema.model.save_pretrained(out / "model")
+    return last
+
+
+__all__ = ["FrameFlowConfig", "BackboneGenerator", "BackboneTask", "run"]
