@@ -1,0 +1,482 @@
+"""Torsional diffusion (Jing et al. 2022): conformers by diffusion on the torus of rotatable-bond
+torsions, with bond lengths, bond angles and rings from an RDKit (ETKDG) local structure.
+
+The data are the dihedrals ``x0`` of a molecule's rotatable bonds (``featurize``'s
+``torsion_index``; ``torsions.dihedrals``), a point of T^T. The forward process is the core
+``HeatDiffusion(Torus(1))`` (geometric sigma from ``sigma_min`` to ``sigma_max`` = pi, the wrapped
+normal heat kernel): every torsion of a batch is one row of a ``(T_total, 1)`` tensor, so a
+variable number of torsions per molecule is just a variable number of rows (the torus factors are
+independent and share their molecule's t). Training draws the noise itself (on the Trainer's
+device generator) and takes the target, the wrapped-normal score, from the core kernel
+(``HeatDiffusion.kernel(x0, sigma).score``); the noised torsions are applied to the conformer with
+``rotate_torsions``, so bond lengths and angles stay exactly those of the data conformer.
+
+The network ``TorsionScoreNet`` (e3nn) predicts ``sigma(t) * score`` per torsion (O(1) at every
+noise level; the loss ``sigma^2 |score_pred - score|^2`` is its squared error):
+
+- atom scalars from ``featurize`` features and a sinusoidal time embedding;
+- ``layers`` tensor-product convolutions (``o3.FullyConnectedTensorProduct`` of neighbour
+  features with the spherical harmonics l <= 2 of the edge vector, weights from a radial MLP of
+  RBF(distance), edge features and both ends' scalars) over the extended graph (pairs <= 3 bonds
+  apart) united with radius edges (``cutoff`` Å, cosine envelope) on the current conformer;
+  features ``ns x 0e + nv x 1o + nv x 1e``;
+- a bond convolution per rotatable bond j–k (torsional diffusion's final layer): atoms within
+  ``bond_cutoff`` Å of the bond centre send ``h_a ⊗ (Y(r_a - c) ⊗ Y_2(u))`` with ``u`` the bond
+  axis, to ``ns x 0o + ns x 0e``; the score is a bias-free linear map of the pseudoscalars gated
+  by an MLP of the scalars. Y_2(u) = Y_2(-u) and the end atoms enter symmetrically, so the output
+  does not depend on which end is called j (nor does the dihedral); it is invariant under
+  rotations and translations and changes sign under reflection, as a dihedral does.
+
+Sampling starts from ETKDG local structures with uniformly random torsions and integrates the
+reverse SDE (``euler_maruyama``, the geodesic random walk; or the probability-flow ODE with
+``euler``/``heun``) with the core ``scidiff.sample``; the conformer follows the torsion state
+through ``rotate_torsions`` at every evaluation.
+
+``TorsionalConformers`` is the ``ConformerGenerator``. Molecules without rotatable bonds, or
+outside the model's scope (element not in ``featurize.ELEMENTS``, more than ``max_atoms``
+atoms), get ETKDG conformers with a ``UserWarning``. Turning torsions cannot change a
+tetrahedral centre, a double bond or a ring, but every written conformer is still checked with
+``metrics.stereo_preserved``; failures are redrawn from new local structures (at most
+``max_retries`` rounds), then replaced by ETKDG conformers with a warning. Each conformer carries
+the string property ``generator`` ("torsional" or "etkdg").
+
+``run`` is the ``scidiff train`` task (``domain: molecules-torsional``): ``train_task``'s CCD
+pipeline on the molecules with at least one rotatable bond. Training noises the CCD conformer's
+own torsions (its local structure is the experimental one; sampling uses ETKDG's).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from e3nn import o3
+from rdkit import Chem
+from torch import nn
+from torch_geometric.data import Batch
+
+from scidiff.manifolds import Torus
+from scidiff.manifolds.torus import wrap
+from scidiff.nn.embeddings import SinusoidalEmbedding
+from scidiff.processes.heat import HeatDiffusion
+from scidiff.samplers import sample
+from scidiff.train.pretrained import Pretrained
+from scidiff.train.trainer import OptimConfig, TrainConfig
+
+from .coords import _etkdg_positions, _has_stereo_labels, _write
+from .egnn import intra_radius_edges
+from .featurize import ATOM_DIM, EDGE_DIM, ELEMENTS, featurize, rotatable_bonds
+from .generator import ETKDG, ConformerGenerator, _describe, prepare, rdkit_seed
+from .metrics import stereo_preserved
+from .torsions import dihedrals, rotate_torsions
+
+f64 = torch.float64
+
+
+# --- the score network ---------------------------------------------------------------------------
+@dataclass
+class TorsionNetConfig:
+    ns: int = 32                 # scalar (0e) channels; the bond head has ns 0o + ns 0e
+    nv: int = 4                  # vector (1o) and pseudovector (1e) channels
+    layers: int = 3              # tensor-product convolutions
+    cutoff: float = 5.0          # Å, radius edges on the current conformer
+    bond_cutoff: float = 4.0     # Å, atoms feeding the bond convolution (from the bond centre)
+    rbf: int = 16                # Gaussian RBFs on [0, rbf_max]
+    rbf_max: float = 6.0         # Å
+    time_dim: int = 16           # sinusoidal time embedding width
+    atom_dim: int = ATOM_DIM
+    edge_dim: int = EDGE_DIM
+
+
+def gaussian_rbf(d: torch.Tensor, n: int, d_max: float) -> torch.Tensor:
+    """``d (E,) -> (E, n)`` fixed Gaussians centred evenly on [0, d_max]."""
+    centres = torch.linspace(0.0, d_max, n, dtype=d.dtype, device=d.device)
+    width = d_max / (n - 1)
+    return torch.exp(-0.5 * ((d[:, None] - centres) / width) ** 2)
+
+
+def _envelope(d: torch.Tensor, cutoff: float) -> torch.Tensor:
+    return torch.where(d < cutoff, 0.5 * (torch.cos(math.pi * d / cutoff) + 1), torch.zeros_like(d))
+
+
+def molecule_edges(pos: torch.Tensor, data, cutoff: float):
+    """Extended graph united with radius edges on ``pos``: ``edge_index (2, E)`` (src, dst), static
+    features ``(E, edge_dim + 1)`` (last column: radius-only flag), weights ``(E,)`` (1 on graph
+    edges, a cosine envelope vanishing at ``cutoff`` on radius-only ones)."""
+    ext, attr = data.edge_index, data.edge_attr.to(pos.dtype)
+    rad, d = intra_radius_edges(pos.detach(), data.batch, cutoff)
+    n = pos.shape[0]
+    new = ~torch.isin(rad[0] * n + rad[1], ext[0] * n + ext[1])
+    rad, d = rad[:, new], d[new]
+    index = torch.cat([ext, rad], 1)
+    static = torch.cat([torch.cat([attr, attr.new_zeros(ext.shape[1], 1)], 1),
+                        torch.cat([attr.new_zeros(rad.shape[1], attr.shape[1]), attr.new_ones(rad.shape[1], 1)], 1)])
+    w = torch.cat([pos.new_ones(ext.shape[1]), _envelope(d, cutoff).to(pos.dtype)])
+    return index, static, w
+
+
+class IrrepNorm(nn.Module):
+    """Equivariant RMS norm: each ``mul x l`` block divided by the root mean square (over its
+    channels) of its vectors' norms, times a learnable per-channel gain. Norms are invariant, so
+    rotations, reflections and parities pass through unchanged."""
+
+    def __init__(self, irreps: o3.Irreps, eps: float = 1e-4):
+        super().__init__()
+        self.blocks = [(mul, ir.dim) for mul, ir in o3.Irreps(irreps)]
+        self.gain = nn.Parameter(torch.ones(sum(mul for mul, _ in self.blocks)))
+        self.eps = eps
+
+    def forward(self, x):
+        out, start, ch = [], 0, 0
+        for mul, dim in self.blocks:
+            v = x[:, start:start + mul * dim].reshape(-1, mul, dim)
+            rms = (v.pow(2).sum(-1).mean(-1, keepdim=True) + self.eps).sqrt()[:, :, None]
+            out.append((v / rms * self.gain[ch:ch + mul, None]).reshape(-1, mul * dim))
+            start, ch = start + mul * dim, ch + mul
+        return torch.cat(out, -1)
+
+
+class TPConv(nn.Module):
+    """One tensor-product convolution ``h -> norm(h + sum_j w_ij TP(h_j, Y(x_i - x_j); W(e_ij, s_i, s_j))
+    / sqrt(1 + sum_j w_ij))``."""
+
+    def __init__(self, irreps: o3.Irreps, sh: o3.Irreps, n_edge: int, ns: int):
+        super().__init__()
+        self.ns = ns
+        self.tp = o3.FullyConnectedTensorProduct(irreps, sh, irreps, shared_weights=False)
+        self.fc = nn.Sequential(nn.Linear(n_edge + 2 * ns, ns), nn.SiLU(), nn.Linear(ns, self.tp.weight_numel))
+        self.norm = IrrepNorm(irreps)
+
+    def forward(self, h, src, dst, sh, e, w):
+        s = h[:, :self.ns]
+        msg = self.tp(h[src], sh, self.fc(torch.cat([e, s[src], s[dst]], -1))) * w[:, None]
+        norm = (1 + h.new_zeros(h.shape[0]).index_add_(0, dst, w)).sqrt()
+        return self.norm(h + h.new_zeros(h.shape).index_add_(0, dst, msg.to(h.dtype)) / norm[:, None])
+
+
+class TorsionScoreNet(nn.Module):
+    """``forward(pos (N, 3) Å, t (B,), data) -> (T,)``: one output per rotatable bond of the batch
+    (``data``: a ``Batch`` of ``featurize`` graphs), invariant under rigid motions (module doc)."""
+
+    def __init__(self, config: TorsionNetConfig | None = None, **overrides):
+        super().__init__()
+        c = self.config = config or TorsionNetConfig(**overrides)
+        if c.time_dim % 2:
+            raise ValueError(f"time_dim must be even, got {c.time_dim}")
+        ns = c.ns
+        self.sh = o3.Irreps.spherical_harmonics(2)                       # 0e + 1o + 2e
+        self.irreps = o3.Irreps(f"{ns}x0e + {c.nv}x1o + {c.nv}x1e")
+        self.time = nn.Sequential(SinusoidalEmbedding(c.time_dim), nn.Linear(c.time_dim, ns), nn.SiLU())
+        self.atoms = nn.Sequential(nn.Linear(c.atom_dim + ns, ns), nn.SiLU(), nn.Linear(ns, ns), nn.LayerNorm(ns))
+        self.edge = nn.Sequential(nn.Linear(c.edge_dim + 1 + c.rbf, ns), nn.SiLU(), nn.Linear(ns, ns))
+        self.convs = nn.ModuleList(TPConv(self.irreps, self.sh, ns, ns) for _ in range(c.layers))
+        self.bond_filter = o3.FullTensorProduct(self.sh, "2e")           # Y(r - c) ⊗ Y_2(axis)
+        self.bond_tp = o3.FullyConnectedTensorProduct(self.irreps, self.bond_filter.irreps_out,
+                                                      f"{ns}x0o + {ns}x0e", shared_weights=False)
+        self.bond_fc = nn.Sequential(nn.Linear(c.rbf + 3 * ns, ns), nn.SiLU(), nn.Linear(ns, self.bond_tp.weight_numel))
+        self.end_tp = o3.FullyConnectedTensorProduct(self.irreps, self.irreps, f"{ns}x1e + {ns}x1o")
+        self.end_axis = o3.FullyConnectedTensorProduct(self.end_tp.irreps_out, "1x1o", f"{ns}x0o + {ns}x0e")
+        self.gate = nn.Sequential(nn.Linear(ns, ns), nn.SiLU(), nn.Linear(ns, ns))
+        self.out = nn.Linear(ns, 1, bias=False)
+
+    def forward(self, pos: torch.Tensor, t: torch.Tensor, data) -> torch.Tensor:
+        c, ns = self.config, self.config.ns
+        batch = data.batch
+        temb = self.time(t.to(pos.dtype))                                   # (B, ns)
+        s = self.atoms(torch.cat([data.x.to(pos.dtype), temb[batch]], -1))
+        h = torch.cat([s, s.new_zeros(s.shape[0], self.irreps.dim - ns)], -1)
+        index, static, w = molecule_edges(pos, data, c.cutoff)
+        src, dst = index
+        vec = pos[dst] - pos[src]
+        d = vec.norm(dim=-1)
+        sh = o3.spherical_harmonics(self.sh, vec, normalize=True, normalization="component")
+        e = self.edge(torch.cat([static, gaussian_rbf(d, c.rbf, c.rbf_max)], -1))
+        for conv in self.convs:
+            h = conv(h, src, dst, sh, e, w)
+        return self.bond_head(h, pos, t, temb, data)
+
+    def bond_head(self, h, pos, t, temb, data) -> torch.Tensor:
+        c, ns = self.config, self.config.ns
+        j, k = data.torsion_index[1], data.torsion_index[2]
+        if j.numel() == 0:
+            return pos.new_zeros(0)
+        centre, axis = 0.5 * (pos[j] + pos[k]), pos[k] - pos[j]
+        tb = data.batch[j]
+        r = pos[None, :, :] - centre[:, None, :]                           # (T, N, 3), dense
+        dist = r.norm(dim=-1)
+        near = (dist < c.bond_cutoff) & (tb[:, None] == data.batch[None, :])
+        b, a = near.nonzero(as_tuple=True)
+        rv, d = r[b, a], dist[b, a]
+        y_r = o3.spherical_harmonics(self.sh, rv, normalize=True, normalization="component")
+        y_u = o3.spherical_harmonics("2e", axis, normalize=True, normalization="component")
+        filt = self.bond_filter(y_r, y_u[b])
+        ends = h[j, :ns] + h[k, :ns]                                        # symmetric in j <-> k
+        weights = self.bond_fc(torch.cat([gaussian_rbf(d, c.rbf, c.rbf_max), h[a, :ns], ends[b], temb[tb[b]]], -1))
+        wa = _envelope(d, c.bond_cutoff).to(pos.dtype)
+        msg = self.bond_tp(h[a], filt, weights) * wa[:, None]
+        norm = (1 + pos.new_zeros(len(j)).index_add_(0, b, wa)).sqrt()
+        agg = pos.new_zeros(len(j), 2 * ns).index_add_(0, b, msg.to(pos.dtype)) / norm[:, None]
+        y_1 = o3.spherical_harmonics("1x1o", axis, normalize=True, normalization="component")
+        agg = agg + self.end_axis(self.end_tp(h[j], h[k]), y_1) + self.end_axis(self.end_tp(h[k], h[j]), -y_1)
+        odd, even = agg[:, :ns], agg[:, ns:]
+        return self.out(odd * self.gate(even))[:, 0]
+
+
+# --- the model -----------------------------------------------------------------------------------
+@dataclass
+class TorsionalDiffusionConfig:
+    net: TorsionNetConfig = field(default_factory=TorsionNetConfig)
+    sigma_min: float = 0.01 * math.pi     # geometric heat-kernel schedule (torsional diffusion's)
+    sigma_max: float = math.pi
+    steps: int = 20                       # default sampling steps
+    method: str = "euler_maruyama"        # reverse SDE; "euler" / "heun": probability-flow ODE
+
+
+class TorsionalDiffusion(Pretrained, nn.Module):
+    """Score model on the torsions of a molecule. ``forward(batch, generator)`` is the training
+    loss (a ``Batch`` of ``featurize`` graphs with ``pos`` Å); ``sample(batch, ...)`` turns the
+    torsions of the local structures in ``batch.pos`` and returns the new coordinates."""
+
+    config_class = TorsionalDiffusionConfig
+    prediction = "score"
+
+    def __init__(self, config: TorsionalDiffusionConfig | None = None, **overrides):
+        super().__init__()
+        c = replace(config) if config is not None else TorsionalDiffusionConfig(**overrides)
+        if not 0 < c.sigma_min < c.sigma_max:
+            raise ValueError(f"need 0 < sigma_min < sigma_max, got {c.sigma_min}, {c.sigma_max}")
+        self.config = c
+        self.process = HeatDiffusion(Torus(1), "geometric", c.sigma_min, c.sigma_max)
+        self.net = TorsionScoreNet(c.net)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def __deepcopy__(self, memo):
+        """A rebuilt model with copied state: e3nn's code-generated tensor products do not survive
+        ``copy.deepcopy`` with the same buffers (the Trainer's EMA pairs buffers by position)."""
+        p = next(self.parameters())
+        twin = type(self)(self.config).to(p.device, p.dtype)
+        twin.load_state_dict(self.state_dict())
+        for a, b in zip(twin.parameters(), self.parameters()):
+            a.requires_grad_(b.requires_grad)
+        return twin.train(self.training)
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        """Heat-kernel scale (radians) at ``t``, in ``t``'s dtype and device."""
+        return self.process.sigma(t.detach().to(f64).cpu()).to(t.device, t.dtype)
+
+    def score(self, pos: torch.Tensor, t: torch.Tensor, data) -> torch.Tensor:
+        """Score ``(T,)`` (per radian) of every torsion at conformers ``pos`` and times ``t (B,)``."""
+        tb = data.batch[data.torsion_index[1]]
+        return self.net(pos, t, data) / self.sigma(t).to(pos.dtype)[tb]
+
+    def noised(self, pos: torch.Tensor, data, t: torch.Tensor, generator: torch.Generator | None = None):
+        """Noise the torsions of conformers ``pos (N, 3)`` (graphs ``data``) to times ``t (B,)``:
+        ``(pos_t, x0, x_t, target)``, ``x0, x_t (T,)`` radians, ``target (T,)`` the wrapped-normal
+        score of x_t around x0 (the core kernel's)."""
+        ti, si = data.torsion_index, data.side_index
+        x0 = dihedrals(pos, ti)
+        sig = self.sigma(t.to(f64))[data.batch[ti[1]]]
+        dev = generator.device if generator is not None else pos.device
+        z = torch.randn(x0.shape, generator=generator, dtype=f64, device=dev).to(pos.device)
+        xt = wrap(x0.to(f64) + sig * z)
+        target = self.process.kernel(x0.to(f64)[:, None], sig).score(xt[:, None])[:, 0]
+        pos_t = rotate_torsions(pos, ti, si, (sig * z).to(pos.dtype))
+        return pos_t, x0, xt.to(pos.dtype), target.to(pos.dtype)
+
+    def forward(self, batch, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Denoising score matching, ``mean over torsions of sigma^2 |score_pred - score|^2`` (in
+        float32 whatever autocast is active)."""
+        batch = batch.to(self.device)
+        if batch.torsion_index.shape[1] == 0:
+            return sum(p.sum() for p in self.parameters()) * 0.0
+        dev = generator.device if generator is not None else self.device
+        t_min = self.process.t_min
+        t = t_min + (1 - t_min) * torch.rand(batch.num_graphs, generator=generator, dtype=f64, device=dev)
+        t = t.to(self.device)
+        # float32 even under the Trainer's bf16 autocast: the torsion geometry and the pseudoscalar
+        # features (small triple products) would be swamped by bf16 rounding
+        with torch.autocast(self.device.type, enabled=False):
+            pos_t, _, _, target = self.noised(batch.pos.float(), batch, t, generator)
+            sig = self.sigma(t.float())[batch.batch[batch.torsion_index[1]]]
+            out = self.net(pos_t, t.float(), batch)
+            return ((out - sig * target) ** 2).mean()
+
+    @torch.no_grad()
+    def sample(self, batch, steps: int | None = None, method: str | None = None,
+               generator: torch.Generator | None = None, score_fn=None, return_torsions: bool = False):
+        """Coordinates ``(N, 3)`` Å (float64, CPU): the local structures ``batch.pos`` with their
+        torsions drawn by integrating the reverse process from uniform torsions (a CPU
+        ``generator``). ``score_fn(pos, t (B,), batch) -> (T,)`` replaces the network (tests).
+        With ``return_torsions`` also the final torsions ``(T,)``."""
+        if getattr(batch, "batch", None) is None:
+            batch = Batch.from_data_list([batch])
+        dev = self.device if score_fn is None else batch.pos.device
+        batch = batch.to(dev)
+        dtype = next(self.parameters()).dtype if score_fn is None else f64
+        score_fn = score_fn or self.score
+        ti, si = batch.torsion_index, batch.side_index
+        local = batch.pos.to(f64)
+        x_local = dihedrals(local, ti)
+        if ti.shape[1] == 0:
+            return (local.cpu(), x_local.cpu()) if return_torsions else local.cpu()
+        x_init = self.process.prior_sample(ti.shape[1], generator=generator)        # (T, 1) uniform
+
+        def model(x, tt):
+            pos = rotate_torsions(local, ti, si, x[:, 0].to(dev) - x_local)
+            t = torch.full((batch.num_graphs,), float(tt[0]), dtype=f64, device=dev)
+            return score_fn(pos.to(dtype), t.to(dtype), batch).to(f64).cpu()[:, None]
+
+        x = sample(model, self.process, x_init=x_init, steps=steps or self.config.steps,
+                   method=method or self.config.method, generator=generator)[:, 0]
+        pos = rotate_torsions(local, ti, si, x.to(dev) - x_local).cpu()
+        return (pos, x) if return_torsions else pos
+
+
+def _with_pos(data, pos):
+    data = data.clone() if hasattr(data, "clone") else data
+    data.pos = pos
+    return data
+
+
+# --- the generator -------------------------------------------------------------------------------
+class TorsionalConformers(ConformerGenerator):
+    """Conformers from a trained ``TorsionalDiffusion`` on ETKDG local structures (module doc).
+
+    ``steps`` / ``method``: sampler settings (default the model's); ``max_atoms``: larger molecules
+    (hydrogens included) go to ETKDG; ``max_retries``: rounds of new local structures for
+    conformers with wrong stereo before the ETKDG fallback; ``batch_atoms``: atoms per batch.
+    """
+
+    name = "torsional-diffusion"
+
+    def __init__(self, model: TorsionalDiffusion, steps: int | None = None, method: str | None = None,
+                 max_atoms: int = 200, max_retries: int = 3, batch_atoms: int = 10_000):
+        self.model = model.eval()
+        self.steps, self.method = steps, method
+        self.max_atoms, self.max_retries, self.batch_atoms = max_atoms, max_retries, batch_atoms
+        self.last_stats: dict = {}
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", **kwargs) -> "TorsionalConformers":
+        return cls(TorsionalDiffusion.from_pretrained(folder, device=device), **kwargs)
+
+    def out_of_scope(self, mol: Chem.Mol) -> str | None:
+        """Why the model cannot handle ``mol`` (explicit H), or ``None``."""
+        odd = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(ELEMENTS))
+        if odd:
+            return f"element(s) {', '.join(odd)} outside the model's vocabulary ({' '.join(ELEMENTS)})"
+        if mol.GetNumAtoms() > self.max_atoms:
+            return f"{mol.GetNumAtoms()} atoms with hydrogens, more than max_atoms = {self.max_atoms}"
+        if not rotatable_bonds(mol):
+            return "no rotatable bonds (nothing for the torsional model to move)"
+        return None
+
+    def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
+        """``n`` conformers (Å) on a Mol with explicit hydrogens, every one with the input's
+        stereochemistry; reproducible for a given ``seed`` (>= 0). ``self.last_stats`` counts how
+        they were obtained (``ok``, ``resampled``, ``etkdg``)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0 for reproducible output, got {seed}")
+        mol = prepare(mol_or_smiles)
+        reason = self.out_of_scope(mol)
+        if reason is not None:
+            warnings.warn(f"{_describe(mol)}: {reason}; using ETKDG conformers instead", UserWarning, stacklevel=2)
+            self.last_stats = {"ok": 0, "resampled": 0, "etkdg": n, "reason": reason}
+            return _write(mol, [(p, "etkdg") for p in _etkdg_positions(mol, n, seed)])
+        check = _has_stereo_labels(mol)
+        data = featurize(mol)
+        gen = torch.Generator().manual_seed(seed)
+        results: list = [None] * n
+        todo = list(range(n))
+        stats = {"ok": 0, "resampled": 0, "etkdg": 0}
+        probe = Chem.Mol(mol)
+        probe.AddConformer(Chem.Conformer(mol.GetNumAtoms()), assignId=True)
+        for attempt in range(1 + self.max_retries):
+            if not todo:
+                break
+            positions = self._sample(mol, data, len(todo), seed, attempt, gen)
+            still = []
+            for slot, pos in zip(todo, positions):
+                probe.GetConformer().SetPositions(pos)
+                if (check and not stereo_preserved(mol, probe)):
+                    still.append(slot)
+                    continue
+                results[slot] = (pos, "torsional")
+                stats["ok"] += 1
+                stats["resampled"] += attempt > 0
+            todo = still
+        if todo:
+            warnings.warn(f"{_describe(mol)}: {len(todo)} of {n} torsional conformers had the wrong stereochemistry "
+                          f"after {self.max_retries} rounds of new local structures; replaced by ETKDG conformers",
+                          UserWarning, stacklevel=2)
+            for slot, pos in zip(todo, _etkdg_positions(mol, len(todo), seed)):
+                results[slot] = (pos, "etkdg")
+            stats["etkdg"] = len(todo)
+        self.last_stats = stats
+        return _write(mol, results)
+
+    def _sample(self, mol, data, k: int, seed: int, attempt: int, gen) -> list[np.ndarray]:
+        """``k`` conformers: ETKDG local structures (stream ``attempt``), torsions from the model."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")            # prepare's note was given once already
+            emb = ETKDG().generate(mol, k, seed=rdkit_seed(seed, 100 + attempt) >> 1)
+        locals_ = [c.GetPositions() for c in emb.GetConformers()]
+        locals_ = [locals_[i % len(locals_)] for i in range(k)]           # ETKDG may embed fewer
+        per = max(1, self.batch_atoms // max(1, data.num_nodes))
+        out = []
+        for start in range(0, k, per):
+            chunk = locals_[start:start + per]
+            batch = Batch.from_data_list([_with_pos(data, torch.tensor(p, dtype=torch.float32)) for p in chunk])
+            pos = self.model.sample(batch, self.steps, self.method, gen).numpy()
+            out.extend(np.split(pos, len(chunk)))
+        return out
+
+
+# --- training ------------------------------------------------------------------------------------
+def run(data: dict, out: Path, resume: bool = False) -> dict:
+    """``scidiff train`` with ``domain: molecules-torsional``: the CCD task of ``train_task`` with a
+    ``TorsionalDiffusion`` (``model:`` its config) on the molecules with rotatable bonds; writes
+    ``out/model`` (EMA weights; ``TorsionalConformers.from_pretrained(out / "model")``)."""
+    from scidiff.train.config import save_config, with_defaults
+    from scidiff.train.trainer import Trainer
+
+    from .train_task import ConformerDataset, load_molecules, validation_loss
+
+    task = with_defaults(TorsionalTask, data)
+    seed = task.train.seed
+    keep = lambda mols: [m for m in mols if rotatable_bonds(m)]
+    train = ConformerDataset(keep(load_molecules(task.cache_dir, "train", task.max_molecules, task.max_atoms, seed)))
+    evaluate = None
+    if task.train.eval_every and task.eval_molecules > 0:
+        val = ConformerDataset(keep(load_molecules(task.cache_dir, "val", task.eval_molecules, task.max_atoms, seed)))
+        evaluate = lambda ema_model, step: {"loss": validation_loss(ema_model, val, task.train.batch_size)}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(task, out / "config.yaml")
+    torch.manual_seed(seed)
+    model = TorsionalDiffusion(task.model)
+    trainer = Trainer(model, lambda net, batch, g: net(batch, g), train, task.train, out, eval_fn=evaluate)
+    last = trainer.fit(resume=resume)
+    if trainer.dist.main and not last.get("interrupted"):
+        trainer.ema.model.save_pretrained(out / "model")
+    return last
+
+
+@dataclass
+class TorsionalTask:
+    domain: str = "molecules-torsional"
+    cache_dir: str = ""              # built CCD cache; "" is data.default_cache_dir()
+    max_molecules: int = 0           # 0: the whole train split; else a random subset (seeded by train.seed)
+    max_atoms: int = 200
+    eval_molecules: int = 256
+    model: TorsionalDiffusionConfig = field(default_factory=TorsionalDiffusionConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=50_000, batch_size=32, eval_every=1000, checkpoint_every=1000, optim=OptimConfig(lr=1e-3, warmup=1000)))
