@@ -211,3 +211,30 @@ def test_compiled_model_trains(tmp_path):
     first = t.model.weight.detach().clone()
     t.fit()
     assert not torch.equal(first, t.model.weight)
+
+
+def test_checkpoint_every_zero_saves_only_at_the_end(tmp_path):
+    from scidiff.train import checkpoint as ckpt
+
+    cfg = TrainConfig(steps=5, batch_size=8, checkpoint_every=0, progress=False, log_every=5)
+    Trainer(torch.nn.Linear(2, 2), lambda net, b, g: net(b).pow(2).mean(), torch.randn(32, 2), cfg, tmp_path).fit()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "checkpoints")] == ["step_00000005"]
+
+
+def test_ema_pairs_parameters_by_name_not_position():
+    class Swapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(2, 3), torch.nn.Linear(3, 2)
+
+    from scidiff.train.ema import EMA
+
+    model = Swapped()
+    ema = EMA(model)
+    ema.model._modules = dict(reversed(list(ema.model._modules.items())))   # same names, other order
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model, step=0)                                                 # decay 0: copy exactly
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(dict(ema.model.named_parameters())[name], p)

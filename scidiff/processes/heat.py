@@ -62,7 +62,9 @@ class HeatDiffusion(ManifoldProcess):
         sig = self.sigma(t.to(f64).cpu()).to(x0.device)
         k = self.kernel(x0.to(f64), sig)
         if isinstance(self.manifold, Torus):
-            xt = self.manifold.exp(x0.to(f64), sig[:, None] * torch.randn(x0.shape, generator=generator, dtype=f64))
+            noise = torch.randn(x0.shape, generator=generator, dtype=f64,
+                                device=generator.device if generator is not None else x0.device)
+            xt = self.manifold.exp(x0.to(f64), sig[:, None] * noise.to(x0.device))
         else:
             xt = x0.to(f64) @ IGSO3(sig).sample(x0.shape[0], generator=generator)
         return xt.to(x0.dtype), k.score(xt).to(x0.dtype)

@@ -27,7 +27,9 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         d = ema_decay(step, self.power, self.max_decay)
-        for e, p in zip(self.model.parameters(), model.parameters()):
-            e.lerp_(p.detach().to(e.dtype), 1.0 - d)
-        for e, b in zip(self.model.buffers(), model.buffers()):
-            e.copy_(b)
+        params = dict(model.named_parameters())
+        for name, e in self.model.named_parameters():            # paired by name: a deep copy may list
+            e.lerp_(params[name].detach().to(e.dtype), 1.0 - d)    # generated modules (e3nn) in another order
+        buffers = dict(model.named_buffers())
+        for name, e in self.model.named_buffers():
+            e.copy_(buffers[name])

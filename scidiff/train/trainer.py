@@ -56,7 +56,7 @@ class TrainConfig:
     ema_max_decay: float = 0.9999
     log_every: int = 50
     eval_every: int = 0          # 0: no evaluation callback
-    checkpoint_every: int = 1000
+    checkpoint_every: int = 1000     # 0: only at the end, on interruption and at a new best
     keep_last: int = 3
     max_nonfinite: int = 10      # consecutive skipped (NaN/Inf) steps before stopping
     progress: bool = True
@@ -166,7 +166,8 @@ class Trainer:
                         self.best, is_best = value, True
                     is_best = any_true(is_best, self.dist, self.device)   # rank 0 decides; all save together
                 stop = not all_true(not self._stop, self.dist, self.device)
-                if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps or stop or is_best:
+                periodic = self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0
+                if periodic or self.step == self.cfg.steps or stop or is_best:
                     self.save(best=is_best)
                 if stop:
                     last["interrupted"] = True
