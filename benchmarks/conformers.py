@@ -20,7 +20,6 @@ import csv
 import time
 from pathlib import Path
 
-import numpy as np
 from rdkit import Chem, RDLogger
 
 from scidiff.molecules.cli import generators

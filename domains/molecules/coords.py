@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,8 +39,9 @@ from scidiff.samplers import sample
 from scidiff.train.pretrained import Pretrained
 
 from .egnn import EGNN, EGNNConfig, mean_per_molecule, remove_mean
-from .featurize import ELEMENTS, featurize
-from .generator import ETKDG, ConformerGenerator, _describe, prepare
+from .featurize import featurize
+from .generator import ETKDG, _describe, prepare
+from .learned import LearnedConformers
 from .metrics import stereo_preserved
 
 
@@ -153,35 +153,12 @@ def _has_stereo_labels(mol: Chem.Mol) -> bool:
 
 
 # --- the generator -----------------------------------------------------------------------------
-class FlowConformers(ConformerGenerator):
-    """Conformers from a trained ``CoordinateFlow`` with guaranteed stereochemistry (module doc).
-
-    ``steps`` / ``method``: sampler settings (default the model's); ``max_atoms``: larger molecules
-    (hydrogens included) go to ETKDG; ``max_retries``: resampling rounds for conformers with wrong
-    stereo before the ETKDG fallback; ``batch_atoms``: atoms per sampling batch.
-    """
+class FlowConformers(LearnedConformers):
+    """Conformers from a trained ``CoordinateFlow`` with guaranteed stereochemistry (module doc);
+    options as ``LearnedConformers``."""
 
     name = "coordinate-flow"
-
-    def __init__(self, model: CoordinateFlow, steps: int | None = None, method: str | None = None,
-                 max_atoms: int = 200, max_retries: int = 3, batch_atoms: int = 20_000):
-        self.model = model.eval()
-        self.steps, self.method = steps, method
-        self.max_atoms, self.max_retries, self.batch_atoms = max_atoms, max_retries, batch_atoms
-        self.last_stats: dict = {}
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", **kwargs) -> "FlowConformers":
-        return cls(CoordinateFlow.from_pretrained(folder, device=device), **kwargs)
-
-    def out_of_scope(self, mol: Chem.Mol) -> str | None:
-        """Why the model cannot handle ``mol`` (explicit H), or ``None``."""
-        odd = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(ELEMENTS))
-        if odd:
-            return f"element(s) {', '.join(odd)} outside the model's vocabulary ({' '.join(ELEMENTS)})"
-        if mol.GetNumAtoms() > self.max_atoms:
-            return f"{mol.GetNumAtoms()} atoms with hydrogens, more than max_atoms = {self.max_atoms}"
-        return None
+    model_class = CoordinateFlow
 
     def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
         """``n`` conformers (Å) on a Mol with explicit hydrogens, every one with the input's

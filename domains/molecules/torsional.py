@@ -68,8 +68,9 @@ from scidiff.train.trainer import OptimConfig, TrainConfig
 
 from .coords import _etkdg_positions, _has_stereo_labels, _write
 from .egnn import intra_radius_edges
-from .featurize import ATOM_DIM, EDGE_DIM, ELEMENTS, featurize, rotatable_bonds
-from .generator import ETKDG, ConformerGenerator, _describe, prepare, rdkit_seed
+from .featurize import ATOM_DIM, EDGE_DIM, featurize, rotatable_bonds
+from .generator import ETKDG, _describe, prepare, rdkit_seed
+from .learned import LearnedConformers
 from .metrics import stereo_preserved
 from .torsions import dihedrals, rotate_torsions
 
@@ -345,37 +346,20 @@ def _with_pos(data, pos):
 
 
 # --- the generator -------------------------------------------------------------------------------
-class TorsionalConformers(ConformerGenerator):
-    """Conformers from a trained ``TorsionalDiffusion`` on ETKDG local structures (module doc).
-
-    ``steps`` / ``method``: sampler settings (default the model's); ``max_atoms``: larger molecules
-    (hydrogens included) go to ETKDG; ``max_retries``: rounds of new local structures for
-    conformers with wrong stereo before the ETKDG fallback; ``batch_atoms``: atoms per batch.
-    """
+class TorsionalConformers(LearnedConformers):
+    """Conformers from a trained ``TorsionalDiffusion`` on ETKDG local structures (module doc);
+    options as ``LearnedConformers`` (``max_retries`` counts rounds of new local structures)."""
 
     name = "torsional-diffusion"
-
-    def __init__(self, model: TorsionalDiffusion, steps: int | None = None, method: str | None = None,
-                 max_atoms: int = 200, max_retries: int = 3, batch_atoms: int = 10_000):
-        self.model = model.eval()
-        self.steps, self.method = steps, method
-        self.max_atoms, self.max_retries, self.batch_atoms = max_atoms, max_retries, batch_atoms
-        self.last_stats: dict = {}
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", **kwargs) -> "TorsionalConformers":
-        return cls(TorsionalDiffusion.from_pretrained(folder, device=device), **kwargs)
+    model_class = TorsionalDiffusion
+    default_batch_atoms = 10_000
 
     def out_of_scope(self, mol: Chem.Mol) -> str | None:
         """Why the model cannot handle ``mol`` (explicit H), or ``None``."""
-        odd = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(ELEMENTS))
-        if odd:
-            return f"element(s) {', '.join(odd)} outside the model's vocabulary ({' '.join(ELEMENTS)})"
-        if mol.GetNumAtoms() > self.max_atoms:
-            return f"{mol.GetNumAtoms()} atoms with hydrogens, more than max_atoms = {self.max_atoms}"
-        if not rotatable_bonds(mol):
-            return "no rotatable bonds (nothing for the torsional model to move)"
-        return None
+        reason = super().out_of_scope(mol)
+        if reason is None and not rotatable_bonds(mol):
+            reason = "no rotatable bonds (nothing for the torsional model to move)"
+        return reason
 
     def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
         """``n`` conformers (Å) on a Mol with explicit hydrogens, every one with the input's
