@@ -24,7 +24,6 @@ Every written conformer carries the string property ``generator`` ("flow", "flow
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -40,8 +39,8 @@ from scidiff.train.pretrained import Pretrained
 
 from .egnn import EGNN, EGNNConfig, mean_per_molecule, remove_mean
 from .featurize import featurize
-from .generator import ETKDG, _describe, prepare
-from .learned import LearnedConformers
+from .generator import prepare
+from .learned import LearnedConformers, has_stereo_labels
 from .metrics import stereo_preserved
 
 
@@ -148,10 +147,6 @@ def fix_mirror_image(reference: Chem.Mol, mol: Chem.Mol, conf_id: int = -1) -> s
     return "failed"
 
 
-def _has_stereo_labels(mol: Chem.Mol) -> bool:
-    return any(info.specified == Chem.StereoSpecified.Specified for info in Chem.FindPotentialStereo(mol))
-
-
 # --- the generator -----------------------------------------------------------------------------
 class FlowConformers(LearnedConformers):
     """Conformers from a trained ``CoordinateFlow`` with guaranteed stereochemistry (module doc);
@@ -159,6 +154,7 @@ class FlowConformers(LearnedConformers):
 
     name = "coordinate-flow"
     model_class = CoordinateFlow
+    stat_keys = ("ok", "reflected", "resampled", "etkdg")
 
     def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
         """``n`` conformers (Å) on a Mol with explicit hydrogens, every one with the input's
@@ -171,10 +167,8 @@ class FlowConformers(LearnedConformers):
         mol = prepare(mol_or_smiles)
         reason = self.out_of_scope(mol)
         if reason is not None:
-            warnings.warn(f"{_describe(mol)}: {reason}; using ETKDG conformers instead", UserWarning, stacklevel=2)
-            self.last_stats = {"ok": 0, "reflected": 0, "resampled": 0, "etkdg": n, "reason": reason}
-            return _write(mol, [(p, "etkdg") for p in _etkdg_positions(mol, n, seed)])
-        check = _has_stereo_labels(mol)
+            return self._etkdg_instead(mol, n, seed, reason)
+        check = has_stereo_labels(mol)
         data = featurize(mol)
         gen = torch.Generator(self.model.device).manual_seed(seed)
         results: list = [None] * n
@@ -197,15 +191,8 @@ class FlowConformers(LearnedConformers):
                 stats["reflected" if status == "reflected" else "ok"] += 1
                 stats["resampled"] += attempt > 0
             todo = still
-        if todo:
-            warnings.warn(f"{_describe(mol)}: {len(todo)} of {n} flow conformers kept the wrong stereochemistry "
-                          f"after {self.max_retries} resampling rounds; replaced by ETKDG conformers",
-                          UserWarning, stacklevel=2)
-            for slot, pos in zip(todo, _etkdg_positions(mol, len(todo), seed)):
-                results[slot] = (pos, "etkdg")
-            stats["etkdg"] = len(todo)
-        self.last_stats = stats
-        return _write(mol, results)
+        return self._finish(mol, results, todo, seed, stats,
+                            f"flow conformers kept the wrong stereochemistry after {self.max_retries} resampling rounds")
 
     def _sample(self, data, k: int, generator: torch.Generator) -> list[np.ndarray]:
         per = max(1, self.batch_atoms // max(1, data.num_nodes))
@@ -218,32 +205,3 @@ class FlowConformers(LearnedConformers):
         return out
 
 
-def _etkdg_positions(mol: Chem.Mol, k: int, seed: int, rounds: int = 3) -> list[np.ndarray]:
-    """``k`` ETKDG conformers of ``mol`` (explicit H) whose stereo matches it; ``ValueError`` if
-    ``rounds`` embeddings with different seeds do not give enough."""
-    out: list[np.ndarray] = []
-    check = _has_stereo_labels(mol)
-    for r in range(rounds):
-        sub = int(np.random.SeedSequence([seed, 7, r]).generate_state(1)[0] >> 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")        # prepare's and ETKDG's own notes: we check the result here
-            emb = ETKDG().generate(mol, k - len(out), seed=sub)
-        for conf in emb.GetConformers():
-            if not check or stereo_preserved(mol, emb, conf.GetId()):
-                out.append(conf.GetPositions())
-        if len(out) >= k:
-            return out[:k]
-    raise ValueError(f"ETKDG gave only {len(out)} of {k} conformers with the stereochemistry of {_describe(mol)}")
-
-
-def _write(mol: Chem.Mol, results: list[tuple[np.ndarray, str]]) -> Chem.Mol:
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    for i, (pos, source) in enumerate(results):
-        conf = Chem.Conformer(out.GetNumAtoms())
-        conf.SetPositions(np.asarray(pos, dtype=np.float64))
-        conf.Set3D(True)
-        conf.SetId(i)
-        conf.SetProp("generator", source)
-        out.AddConformer(conf, assignId=False)
-    return out

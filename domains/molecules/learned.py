@@ -1,13 +1,17 @@
-"""What every learned conformer generator shares: its model, sampler settings and scope."""
+"""What every learned conformer generator shares: its model, sampler settings, scope, and the
+ETKDG fallback for out-of-scope molecules and for conformers whose stereo could not be fixed."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from rdkit import Chem
 
 from .featurize import ELEMENTS
-from .generator import ConformerGenerator
+from .generator import ETKDG, ConformerGenerator, _describe
+from .metrics import stereo_preserved
 
 
 class LearnedConformers(ConformerGenerator):
@@ -20,6 +24,7 @@ class LearnedConformers(ConformerGenerator):
 
     model_class: type
     default_batch_atoms = 20_000
+    stat_keys: tuple = ("ok", "resampled", "etkdg")      # how ``last_stats`` counts the conformers
 
     def __init__(self, model, steps: int | None = None, method: str | None = None, max_atoms: int = 200,
                  max_retries: int = 3, batch_atoms: int | None = None):
@@ -41,3 +46,57 @@ class LearnedConformers(ConformerGenerator):
         if mol.GetNumAtoms() > self.max_atoms:
             return f"{mol.GetNumAtoms()} atoms with hydrogens, more than max_atoms = {self.max_atoms}"
         return None
+
+    def _etkdg_instead(self, mol: Chem.Mol, n: int, seed: int, reason: str) -> Chem.Mol:
+        """All ``n`` conformers from ETKDG, with a warning naming ``reason``."""
+        warnings.warn(f"{_describe(mol)}: {reason}; using ETKDG conformers instead", UserWarning, stacklevel=3)
+        self.last_stats = {**dict.fromkeys(self.stat_keys, 0), "etkdg": n, "reason": reason}
+        return _write(mol, [(p, "etkdg") for p in _etkdg_positions(mol, n, seed)])
+
+    def _finish(self, mol: Chem.Mol, results: list, todo: list, seed: int, stats: dict, failure: str) -> Chem.Mol:
+        """Fill the ``todo`` slots of ``results`` with stereo-checked ETKDG conformers (warning
+        ``failure``), record ``stats`` and write the conformers onto a copy of ``mol``."""
+        if todo:
+            warnings.warn(f"{_describe(mol)}: {len(todo)} of {len(results)} {failure}; replaced by ETKDG conformers",
+                          UserWarning, stacklevel=3)
+            for slot, pos in zip(todo, _etkdg_positions(mol, len(todo), seed)):
+                results[slot] = (pos, "etkdg")
+            stats["etkdg"] = len(todo)
+        self.last_stats = stats
+        return _write(mol, results)
+
+
+def has_stereo_labels(mol: Chem.Mol) -> bool:
+    """Whether ``mol`` has any specified stereocentre or stereo double bond."""
+    return any(info.specified == Chem.StereoSpecified.Specified for info in Chem.FindPotentialStereo(mol))
+
+
+def _etkdg_positions(mol: Chem.Mol, k: int, seed: int, rounds: int = 3) -> list[np.ndarray]:
+    """``k`` ETKDG conformers of ``mol`` (explicit H) whose stereo matches it; ``ValueError`` if
+    ``rounds`` embeddings with different seeds do not give enough."""
+    out: list[np.ndarray] = []
+    check = has_stereo_labels(mol)
+    for r in range(rounds):
+        sub = int(np.random.SeedSequence([seed, 7, r]).generate_state(1)[0] >> 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")        # prepare's and ETKDG's own notes: we check the result here
+            emb = ETKDG().generate(mol, k - len(out), seed=sub)
+        for conf in emb.GetConformers():
+            if not check or stereo_preserved(mol, emb, conf.GetId()):
+                out.append(conf.GetPositions())
+        if len(out) >= k:
+            return out[:k]
+    raise ValueError(f"ETKDG gave only {len(out)} of {k} conformers with the stereochemistry of {_describe(mol)}")
+
+
+def _write(mol: Chem.Mol, results: list[tuple[np.ndarray, str]]) -> Chem.Mol:
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    for i, (pos, source) in enumerate(results):
+        conf = Chem.Conformer(out.GetNumAtoms())
+        conf.SetPositions(np.asarray(pos, dtype=np.float64))
+        conf.Set3D(True)
+        conf.SetId(i)
+        conf.SetProp("generator", source)
+        out.AddConformer(conf, assignId=False)
+    return out

@@ -66,11 +66,10 @@ from scidiff.samplers import sample
 from scidiff.train.pretrained import Pretrained
 from scidiff.train.trainer import OptimConfig, TrainConfig
 
-from .coords import _etkdg_positions, _has_stereo_labels, _write
 from .egnn import intra_radius_edges
 from .featurize import ATOM_DIM, EDGE_DIM, featurize, rotatable_bonds
-from .generator import ETKDG, _describe, prepare, rdkit_seed
-from .learned import LearnedConformers
+from .generator import ETKDG, prepare, rdkit_seed
+from .learned import LearnedConformers, has_stereo_labels
 from .metrics import stereo_preserved
 from .torsions import dihedrals, rotate_torsions
 
@@ -372,10 +371,8 @@ class TorsionalConformers(LearnedConformers):
         mol = prepare(mol_or_smiles)
         reason = self.out_of_scope(mol)
         if reason is not None:
-            warnings.warn(f"{_describe(mol)}: {reason}; using ETKDG conformers instead", UserWarning, stacklevel=2)
-            self.last_stats = {"ok": 0, "resampled": 0, "etkdg": n, "reason": reason}
-            return _write(mol, [(p, "etkdg") for p in _etkdg_positions(mol, n, seed)])
-        check = _has_stereo_labels(mol)
+            return self._etkdg_instead(mol, n, seed, reason)
+        check = has_stereo_labels(mol)
         data = featurize(mol)
         gen = torch.Generator().manual_seed(seed)
         results: list = [None] * n
@@ -397,15 +394,8 @@ class TorsionalConformers(LearnedConformers):
                 stats["ok"] += 1
                 stats["resampled"] += attempt > 0
             todo = still
-        if todo:
-            warnings.warn(f"{_describe(mol)}: {len(todo)} of {n} torsional conformers had the wrong stereochemistry "
-                          f"after {self.max_retries} rounds of new local structures; replaced by ETKDG conformers",
-                          UserWarning, stacklevel=2)
-            for slot, pos in zip(todo, _etkdg_positions(mol, len(todo), seed)):
-                results[slot] = (pos, "etkdg")
-            stats["etkdg"] = len(todo)
-        self.last_stats = stats
-        return _write(mol, results)
+        return self._finish(mol, results, todo, seed, stats,
+                            f"torsional conformers had the wrong stereochemistry after {self.max_retries} rounds of new local structures")
 
     def _sample(self, mol, data, k: int, seed: int, attempt: int, gen) -> list[np.ndarray]:
         """``k`` conformers: ETKDG local structures (stream ``attempt``), torsions from the model."""
