@@ -1,4 +1,4 @@
-"""``scidiff conformers`` (SMILES or a file in, SDF of conformers out) and ``scidiff conformers-eval``.
+"""scidiff conformers (SMILES or a file in, SDF of conformers out) and scidiff conformers-eval.
 
 Every input molecule is handled on its own: a molecule that cannot be read or embedded gets
 one line on stderr naming its line or record and the reason, the others are still written, and

@@ -1,5 +1,5 @@
-"""``scidiff policy train | eval | collect``: train a Diffusion Policy on demonstrations, evaluate it in its
-environment, record scripted demonstrations."""
+"""scidiff policy train | eval | collect | export: train a Diffusion Policy on demonstrations,
+evaluate it in its environment, record scripted demonstrations, export a checkpoint."""
 from __future__ import annotations
 
 import argparse
