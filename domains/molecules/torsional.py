@@ -419,29 +419,13 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     """``scidiff train`` with ``domain: molecules-torsional``: the CCD task of ``train_task`` with a
     ``TorsionalDiffusion`` (``model:`` its config) on the molecules with rotatable bonds; writes
     ``out/model`` (EMA weights; ``TorsionalConformers.from_pretrained(out / "model")``)."""
-    from scidiff.train.config import save_config, with_defaults
-    from scidiff.train.trainer import Trainer
+    from scidiff.train.config import with_defaults
 
-    from .train_task import ConformerDataset, load_molecules, validation_loss
+    from .train_task import fit_on_ccd
 
     task = with_defaults(TorsionalTask, data)
-    seed = task.train.seed
-    keep = lambda mols: [m for m in mols if rotatable_bonds(m)]
-    train = ConformerDataset(keep(load_molecules(task.cache_dir, "train", task.max_molecules, task.max_atoms, seed)))
-    evaluate = None
-    if task.train.eval_every and task.eval_molecules > 0:
-        val = ConformerDataset(keep(load_molecules(task.cache_dir, "val", task.eval_molecules, task.max_atoms, seed)))
-        evaluate = lambda ema_model, step: {"loss": validation_loss(ema_model, val, task.train.batch_size)}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(task, out / "config.yaml")
-    torch.manual_seed(seed)
-    model = TorsionalDiffusion(task.model)
-    trainer = Trainer(model, lambda net, batch, g: net(batch, g), train, task.train, out, eval_fn=evaluate)
-    last = trainer.fit(resume=resume)
-    if trainer.dist.main and not last.get("interrupted"):
-        trainer.ema.model.save_pretrained(out / "model")
-    return last
+    return fit_on_ccd(task, lambda: TorsionalDiffusion(task.model), Path(out), resume,
+                      keep=lambda mols: [m for m in mols if rotatable_bonds(m)])
 
 
 @dataclass

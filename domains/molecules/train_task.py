@@ -111,18 +111,24 @@ def validation_loss(model: CoordinateFlow, ds: ConformerDataset, batch_size: int
 def run(data: dict, out: Path, resume: bool = False) -> dict:
     """Train as configured by the nested dict ``data``; writes ``out/model`` (EMA weights)."""
     task = with_defaults(MoleculeTask, data)
+    return fit_on_ccd(task, lambda: CoordinateFlow(task.model), Path(out), resume)
+
+
+def fit_on_ccd(task, build_model, out: Path, resume: bool = False, keep=None) -> dict:
+    """Train ``build_model()`` (built after seeding) on the CCD split of ``task`` (any task with
+    ``cache_dir``, ``max_molecules``, ``max_atoms``, ``eval_molecules`` and ``train``), keeping the
+    molecules ``keep(mols)`` returns; writes ``out/config.yaml`` and ``out/model`` (EMA weights)."""
+    keep = keep or (lambda mols: mols)
     seed = task.train.seed
-    train = ConformerDataset(load_molecules(task.cache_dir, "train", task.max_molecules, task.max_atoms, seed))
+    train = ConformerDataset(keep(load_molecules(task.cache_dir, "train", task.max_molecules, task.max_atoms, seed)))
     evaluate = None
     if task.train.eval_every and task.eval_molecules > 0:
-        val = ConformerDataset(load_molecules(task.cache_dir, "val", task.eval_molecules, task.max_atoms, seed))
+        val = ConformerDataset(keep(load_molecules(task.cache_dir, "val", task.eval_molecules, task.max_atoms, seed)))
         evaluate = lambda ema_model, step: {"loss": validation_loss(ema_model, val, task.train.batch_size)}
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(task, out / "config.yaml")
     torch.manual_seed(seed)
-    model = CoordinateFlow(task.model)
-    trainer = Trainer(model, lambda net, batch, g: net(batch, g), train, task.train, out, eval_fn=evaluate)
+    trainer = Trainer(build_model(), lambda net, batch, g: net(batch, g), train, task.train, out, eval_fn=evaluate)
     last = trainer.fit(resume=resume)
     if trainer.dist.main and not last.get("interrupted"):
         trainer.ema.model.save_pretrained(out / "model")

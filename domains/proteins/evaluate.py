@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import wasserstein_distance
@@ -458,11 +459,7 @@ def plot_comparison(samples: SetStats, reference: SetStats | None, out_dir, labe
     ax.set_xticks(range(3), ["helix", "strand", "coil"])
     ax.set(ylabel="fraction of residues (mean ± sd over structures)", title="secondary structure (P-SEA)")
     ax.legend()
-    fig.tight_layout()
-    p = out / "secondary_structure.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(fig, out / "secondary_structure.png"))
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, s in sets:
@@ -471,14 +468,20 @@ def plot_comparison(samples: SetStats, reference: SetStats | None, out_dir, labe
     ax.plot(n, 2.2 * n ** 0.38, "k--", label="2.2 N^0.38")
     ax.set(xlabel="residues", ylabel="CA radius of gyration (Å)", title="compactness")
     ax.legend()
-    fig.tight_layout()
-    p = out / "radius_of_gyration.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save(fig, out / "radius_of_gyration.png"))
     return paths
 
 
 __all__ = ["ca_bonds", "ca_angles", "ca_dihedrals", "ca_angle_dihedral_pairs", "ncac_angles", "clashes", "radius_of_gyration", "rg_ratio",
            "secondary_structure", "wasserstein_linear", "wasserstein_circular", "tm_score", "tm_score_gapless",
            "pairwise_tm", "tm_clusters", "SetStats", "evaluate_set", "compare", "format_table", "plot_comparison"]
+
+
+def _save(fig, path: Path) -> Path:
+    """Lay out, write at 120 dpi and close ``fig``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
