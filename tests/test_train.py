@@ -193,6 +193,8 @@ def test_save_and_load_pretrained(tmp_path):
         TimeMLP.from_pretrained(tmp_path / "small")
     with pytest.raises(ValueError, match="not a folder and not a bundled TimeMLP"):
         TimeMLP.from_pretrained(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="no default bundled weights"):
+        TimeMLP.from_pretrained()
 
 
 def test_train_cli_bad_config(tmp_path, capsys):

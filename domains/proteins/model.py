@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,6 +57,7 @@ from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
 from .backbone import Backbone
 from .frames import backbone_from_frames, psi_angles
 from .ipa import IPATrunk
+from .motif import Motif, impose, kabsch, layout
 
 f64 = torch.float64
 
@@ -184,10 +186,17 @@ class BackboneGenerator(Pretrained, nn.Module):
 
     @torch.no_grad()
     def sample_frames(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
-                      method: str = "euler"):
-        """``(R (n, L, 3, 3), x (n, L, 3) Å, psi (n, L))`` float64, translations centred."""
+                      method: str = "euler", motif: Motif | None = None, positions: torch.Tensor | None = None,
+                      trajectory: bool = False):
+        """``(R (n, L, 3, 3), x (n, L, 3) Å, psi (n, L))`` float64, translations centred.
+
+        ``motif`` at chain ``positions (M,)``: the clean-frame predictions keep the motif there
+        (:func:`.motif.impose`). ``trajectory``: also the list of noisy frames ``(R_t, x_t Å)`` at
+        every grid time, from the prior to t = 0."""
         if length < 1 or n < 1:
             raise ValueError(f"length and n must be positive, got length={length}, n={n}")
+        if motif is not None and (positions is None or len(positions) != len(motif) or int(positions.max()) >= length):
+            raise ValueError("a motif needs one chain position (< length) per motif residue")
         steps = steps or self.config.sample_steps
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         proc = self.process(length)
@@ -204,6 +213,8 @@ class BackboneGenerator(Pretrained, nn.Module):
             tt = float(t[0])
             x_hat = _masked_center(x_hat.to(f64).cpu(), mask.cpu())
             r_hat = r_hat.to(f64).cpu()
+            if motif is not None:
+                r_hat, x_hat = impose(motif, positions, r_hat, x_hat, self.config.trans_scale)
             last.update(psi=psi, r=r_hat, x=x_hat)
             if rot.schedule == "exp":
                 rate = -rot.rate
@@ -214,18 +225,46 @@ class BackboneGenerator(Pretrained, nn.Module):
         was = self.training
         self.eval()
         try:
-            scidiff.sample(model, proc, (n,), steps=steps, method=method, x_init=x_init, generator=g)
+            out = scidiff.sample(model, proc, (n,), steps=steps, method=method, x_init=x_init, generator=g,
+                                 return_trajectory=trajectory)
         finally:
             self.train(was)
         psi = torch.atan2(last["psi"][..., 0], last["psi"][..., 1]).to(f64).cpu()
-        return last["r"], last["x"] / self.config.trans_scale, psi
+        frames = (last["r"], last["x"] / self.config.trans_scale, psi)
+        if not trajectory:
+            return frames
+        path = [(r, x / self.config.trans_scale) for x, r in out[1]]
+        return (*frames, path)
 
     def sample(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
-               method: str = "euler") -> list[Backbone]:
-        """``n`` backbones of ``length`` residues (poly-Ala, CA centroid at the origin)."""
-        r, x, psi = self.sample_frames(length, n, seed, steps, method)
-        coords = backbone_from_frames(r, x, psi).float().numpy()
-        return [Backbone(c, name=f"sample_{i}") for i, c in enumerate(coords)]
+               method: str = "euler", motif: Motif | None = None, positions: torch.Tensor | None = None,
+               trajectory: bool = False):
+        """``n`` backbones of ``length`` residues (poly-Ala, CA centroid near the origin).
+
+        With ``motif`` (:func:`.motif.read_motif`) the motif residues sit at chain ``positions``
+        (default: :func:`.motif.layout` drawn from ``seed``) with their input atoms and residue
+        types, superposed onto the generated scaffold. ``trajectory``: returns ``(backbones,
+        paths)``, ``paths[i]`` the list of sample i's noisy backbones from the prior to t = 0."""
+        if motif is not None and positions is None:
+            length, positions = layout(motif, length, np.random.default_rng(seed))
+        res = self.sample_frames(length, n, seed, steps, method, motif, positions, trajectory)
+        r, x, psi = res[:3]
+        coords = backbone_from_frames(r, x, psi)
+        seq = ["A"] * length
+        if motif is not None:
+            src = motif.coords.to(coords)
+            rot, shift = kabsch(src[:, 1].expand(n, -1, -1), coords[:, positions, 1])
+            placed = src @ rot[:, None].transpose(-1, -2) + shift[:, None, None]
+            coords[:, positions] = torch.where(torch.isfinite(placed), placed, coords[:, positions])
+            for i, p in enumerate(positions.tolist()):
+                seq[p] = motif.sequence[i] if motif.sequence else "A"
+        out = [Backbone(c, sequence="".join(seq), name=f"sample_{i}") for i, c in enumerate(coords.float().numpy())]
+        if not trajectory:
+            return out
+        paths = [[Backbone(c, name=f"sample_{i}_t{k}") for k, c in enumerate(cs)]
+                 for i, cs in enumerate(torch.stack([backbone_from_frames(rr, xx) for rr, xx in res[3]], 1)
+                                        .float().numpy())]
+        return out, paths
 
 
 # --- the training recipe: `scidiff train` with `domain: proteins` --------------------------------------

@@ -20,6 +20,7 @@ from .config import from_dict
 class Pretrained:
     config_class: type = None
     bundled: dict[str, str] = {}
+    default: str | None = None          # the bundled name ``from_pretrained()`` loads
 
     def save_pretrained(self, folder: str | Path, weights_dtype: torch.dtype | None = None) -> Path:
         """Write ``folder/model.safetensors`` and ``folder/config.json``.
@@ -38,8 +39,9 @@ class Pretrained:
         return folder
 
     @classmethod
-    def from_pretrained(cls, name_or_folder: str | Path, device: str | torch.device = "cpu"):
-        """Load from a folder written by ``save_pretrained`` or a bundled name (see ``bundled``).
+    def from_pretrained(cls, name_or_folder: str | Path | None = None, device: str | torch.device = "cpu"):
+        """Load from a folder written by ``save_pretrained`` or a bundled name (see ``bundled``;
+        without a name, the class's ``default``).
 
         A missing, corrupt, truncated or mismatched file raises ``ValueError`` in one sentence.
         """
@@ -69,6 +71,10 @@ class Pretrained:
 
     @classmethod
     def _resolve(cls, name_or_folder) -> Path:
+        if name_or_folder is None:
+            if cls.default is None:
+                raise ValueError(f"{cls.__name__} has no default bundled weights; name a folder")
+            name_or_folder = cls.default
         if str(name_or_folder) in cls.bundled:
             import importlib
 
