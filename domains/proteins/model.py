@@ -1,40 +1,35 @@
-"""FrameFlow-style SE(3) flow matching on residue frames: :class:`BackboneGenerator`.
+"""SE(3) generative models of residue frames: :class:`BackboneGenerator`.
 
-Each residue is a frame ``(R, x)`` (:mod:`.frames`). Time runs t = 0 data -> t = 1 prior:
+Each residue is a frame ``(R, x)`` (:mod:`.frames`); translations are in nm inside the model
+(Å x ``trans_scale`` = 0.1, as FrameFlow and FrameDiff). Time runs t = 0 data -> t = 1 prior.
+One IPA trunk (:mod:`.ipa`) maps noisy frames at t to clean frames ``(R^_0, x^_0)`` and a psi
+angle (for the O atom at chain ends); ``recipe`` picks the path between data and prior
+(:mod:`.paths`):
 
-* translations, in nm (Å x ``trans_scale`` = 0.1, as FrameFlow): the straight path
-  ``x_t = (1 - t) x_0 + t eps`` from a Gaussian ``eps`` centred over the real residues of each chain
-  (``scidiff.RectifiedFlow``);
-* rotations: the geodesic from a Haar-uniform ``R_1`` to ``R_0``,
-  ``R_t = R_1 Exp(d(t) Log(R_1^T R_0))`` (``scidiff.GeodesicFlow(SO3(), schedule=...)``). As in
-  FrameFlow, training uses the linear ``d(t) = 1 - t`` (``rot_train_schedule``) and sampling the
-  exponential schedule (``rot_sample_schedule="exp"``): the rotation velocity is the constant-rate
-  ``c Log(R_t^T R^_0)``, c = ``rot_rate`` = 10, so rotations settle early. Training with
-  ``"exp"`` too (``d(t) = (1 - e^{-c(1-t)})/(1 - e^{-c})``, the marginal-consistent pairing)
-  leaves rotations ~95 % clean for t < 0.7 and the network learns to read the structure from them
-  (in a short CPU overfit on two chains: x^_0 within 1 Å at t = 0.7, where x_t is 14 Å off, but
-  samples collapsed to Rg 0.75x the expected with ~57 clashes per 48-residue chain).
+* ``"flow"`` (FrameFlow): straight translations from a centred Gaussian and geodesic rotations
+  from uniform SO(3); trained with the linear rotation schedule and sampled with the exponential
+  one (rotation velocity ``c Log(R_t^T R^_0)``, c = ``rot_rate`` = 10, so rotations settle early).
+  Training with ``rot_train_schedule="exp"`` too leaves rotations ~95 % clean for t < 0.7 and the
+  network learns to read the structure from them (in a short CPU overfit on two chains samples
+  collapsed to Rg 0.75x the expected, with ~57 clashes per 48-residue chain).
+* ``"diffusion"`` (FrameDiff): VP translations and IGSO(3) Brownian motion on rotations; the
+  rotation score is the IGSO(3) score around R^_0; sampled with the geodesic random walk.
 
-The IPA trunk (:mod:`.ipa`) maps the noisy frames at t to clean frames ``(R^_0, x^_0)`` and a psi
-angle (used for the O atom at chain ends). The loss is FrameFlow's: translation MSE and rotation
-vector-field MSE, both with the 1 / max(t, 0.1) normalisation of the vector field,
+The loss is FrameFlow's for both: translation MSE and rotation vector-field MSE, each divided by
+the path's noise scale at t (clamped at 0.1),
 
-    L = w_x |x^_0 - x_0|^2 / max(t, .1)^2  +  w_R |Log(R_t^T R_0) - Log(R_t^T R^_0)|^2 / max(t, .1)^2
+    L = w_x |x^_0 - x_0|^2 / s_x(t)^2  +  w_R |Log(R_t^T R_0) - Log(R_t^T R^_0)|^2 / s_R(t)^2
         (+ w_psi |(sin, cos)^ - (sin, cos) psi|^2)
 
 averaged over real residues (and x, y, z) per chain, then over the batch. FrameFlow's auxiliary
-backbone-atom and pairwise-distance losses near the data are not in this first version.
+backbone-atom and pairwise-distance losses near the data are not in this version.
 
-Sampling runs ``scidiff.sample`` (geodesic Euler, ``scidiff.samplers.geodesic``) on the product
-``ProductProcess([GaussianFactor(RectifiedFlow(), "x0", shape=(L, 3), center=True),
-GeodesicFlow(SO3(), "uniform", "exp", 10)])``: all samples of one call share a length, so no
-padding is needed and the core engine fits as is. The model wrapper turns the clean-frame
-prediction into what the factors want: x^_0 for the translations (the Gaussian factor converts it
-to the straight-path velocity ``(x_t - x^_0)/t``) and for the rotations ``rate(t) Log(R_t^T R^_0)``
-with ``rate = -c`` ("exp", FrameFlow's inference schedule) or ``d'(t) / (1 - d(t))`` of the
-named schedule (the exact velocity of the geodesic path; ``-1/t`` for "linear"). The returned
-frames are the clean prediction of the last evaluation (FrameFlow's last step; for translations
-the Euler step into t = 0 lands on it exactly).
+Sampling runs ``scidiff.sample`` on the product process of the path (a ``GaussianFactor`` given
+x^_0 for the translations and the rotation process): all samples of one call share a length, so
+no padding is needed and the core engine fits as is. The returned frames are the clean
+prediction of the last evaluation (for flow translations the Euler step into t = 0 lands on it
+exactly). Motif scaffolding (:mod:`.motif`) overwrites every clean prediction on the motif
+residues by the superposed motif.
 
 The training recipe (``scidiff train`` with ``domain: proteins``) is :func:`run`.
 """
@@ -49,7 +44,7 @@ from torch import nn
 
 import scidiff
 from scidiff.manifolds import SO3
-from scidiff.processes import GaussianFactor, GeodesicFlow, ProductProcess, RectifiedFlow
+from scidiff.processes import ProductProcess
 from scidiff.train.config import save_config, with_defaults
 from scidiff.train.pretrained import Pretrained
 from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
@@ -58,6 +53,7 @@ from .backbone import Backbone
 from .frames import backbone_from_frames, psi_angles
 from .ipa import IPATrunk
 from .motif import Motif, impose, kabsch, layout
+from .paths import make_path
 
 f64 = torch.float64
 
@@ -75,11 +71,16 @@ class FrameFlowConfig:
     max_rel: int = 32           # relative sequence positions clipped at +-max_rel
     rbf_bins: int = 16          # CA-CA distance RBF on 0..20 Å
     trans_scale: float = 0.1    # network length unit: Å x trans_scale (nm)
-    rot_rate: float = 10.0      # exponential rotation schedule rate c
+    recipe: str = "flow"        # "flow" (FrameFlow) | "diffusion" (FrameDiff): see .paths
+    rot_rate: float = 10.0      # flow: exponential rotation schedule rate c
     rot_train_schedule: str = "linear"   # "linear" (FrameFlow) | "exp": rotation path in training
     rot_sample_schedule: str = "exp"     # "exp" (FrameFlow's constant rate c) | "linear": rotation velocity
+    beta_min: float = 0.1       # diffusion: VP translations, linear beta schedule
+    beta_max: float = 20.0
+    rot_sigma_min: float = 0.1  # diffusion: IGSO(3) scale, FrameDiff's logarithmic schedule (radians)
+    rot_sigma_max: float = 1.5
     t_min: float = 0.01         # training times ~ U[t_min, 1 - t_min]
-    t_clip: float = 0.1         # vector-field normalisation 1 / max(t, t_clip)
+    t_clip: float = 0.1         # loss normalisation 1 / max(scale(t), t_clip)^2
     trans_weight: float = 2.0   # FrameFlow's translation_loss_weight
     rot_weight: float = 1.0
     psi_weight: float = 0.1     # 0 disables the psi loss
@@ -110,10 +111,7 @@ class BackboneGenerator(Pretrained, nn.Module):
         c = self.config
         self.trunk = IPATrunk(c.c_s, c.c_z, c.c_hidden, c.heads, c.qk_points, c.v_points, c.blocks, c.seq_heads,
                               c.max_rel, c.rbf_bins, length_unit=1.0 / c.trans_scale)
-        for k in ("rot_train_schedule", "rot_sample_schedule"):
-            if getattr(c, k) not in ("linear", "exp"):
-                raise ValueError(f"{k} must be 'linear' or 'exp', got {getattr(c, k)!r}")
-        self.rot_flow = GeodesicFlow(SO3(), prior="uniform", schedule=c.rot_train_schedule, rate=c.rot_rate)
+        self.path = make_path(c)
 
     @property
     def device(self) -> torch.device:
@@ -129,16 +127,10 @@ class BackboneGenerator(Pretrained, nn.Module):
     # --- training ----------------------------------------------------------------------------------
     def noisy_frames(self, r0, x0, t, mask, generator=None):
         """Draw ``(R_t, x_t)`` from clean frames (x in nm) at per-chain times ``t (B,)``."""
-        B, L = mask.shape
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        eps = _masked_center(eps, mask)
-        tt = t.to(x0.dtype)[:, None, None]
-        xt = ((1 - tt) * x0 + tt * eps) * mask[..., None].to(x0.dtype)
-        rt, _ = self.rot_flow.sample_xt(r0.reshape(B * L, 3, 3), t.to(r0.dtype).repeat_interleave(L),
-                                        generator=generator)
-        rt = rt.reshape(B, L, 3, 3)
+        rt, xt = self.path.noise(r0, x0, _masked_center(eps, mask), t, generator)
         eye = torch.eye(3, dtype=r0.dtype, device=r0.device)
-        return torch.where(mask[..., None, None], rt, eye), xt
+        return torch.where(mask[..., None, None], rt, eye), xt * mask[..., None].to(x0.dtype)
 
     def loss(self, batch: dict, generator: torch.Generator | None = None, t: torch.Tensor | None = None,
              parts: bool = False):
@@ -155,10 +147,10 @@ class BackboneGenerator(Pretrained, nn.Module):
         r_hat, x_hat, psi_hat = self.predict(rt, xt, t, mask)
         m = mask.to(dtype)
         n_res = m.sum(1).clamp_min(1)
-        norm = t.to(dtype).clamp_min(c.t_clip)[:, None, None]
-        so3 = self.rot_flow.manifold
-        trans_err = ((x_hat - x0) / norm).pow(2).sum(-1)
-        rot_err = ((so3.log(rt, r0) - so3.log(rt, r_hat)) / norm).pow(2).sum(-1)
+        s_x, s_r = (s.to(dtype).clamp_min(c.t_clip)[:, None, None] for s in self.path.scales(t))
+        so3 = SO3()
+        trans_err = ((x_hat - x0) / s_x).pow(2).sum(-1)
+        rot_err = ((so3.log(rt, r0) - so3.log(rt, r_hat)) / s_r).pow(2).sum(-1)
         trans = (trans_err * m).sum(1) / (3 * n_res)
         rot = (rot_err * m).sum(1) / (3 * n_res)
         total = c.trans_weight * trans + c.rot_weight * rot
@@ -180,14 +172,12 @@ class BackboneGenerator(Pretrained, nn.Module):
     # --- sampling ----------------------------------------------------------------------------------
     def process(self, length: int) -> ProductProcess:
         """The SE(3)^L product process the sampler integrates (translations nm, rotations)."""
-        return ProductProcess([GaussianFactor(RectifiedFlow(), "x0", shape=(length, 3), center=True),
-                               GeodesicFlow(SO3(), prior="uniform", schedule=self.config.rot_sample_schedule,
-                                            rate=self.config.rot_rate)])
+        return self.path.process(length)
 
     @torch.no_grad()
     def sample_frames(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
-                      method: str = "euler", motif: Motif | None = None, positions: torch.Tensor | None = None,
-                      trajectory: bool = False):
+                      method: str | None = None, motif: Motif | None = None,
+                      positions: torch.Tensor | None = None, trajectory: bool = False):
         """``(R (n, L, 3, 3), x (n, L, 3) Å, psi (n, L))`` float64, translations centred.
 
         ``motif`` at chain ``positions (M,)``: the clean-frame predictions keep the motif there
@@ -204,7 +194,6 @@ class BackboneGenerator(Pretrained, nn.Module):
                   SO3().random(n * length, generator=g).reshape(n, length, 3, 3))
         dtype, dev = next(self.parameters()).dtype, self.device
         mask = torch.ones(n, length, dtype=torch.bool, device=dev)
-        rot = proc.processes[1]
         last = {}
 
         def model(x, t):
@@ -216,17 +205,13 @@ class BackboneGenerator(Pretrained, nn.Module):
             if motif is not None:
                 r_hat, x_hat = impose(motif, positions, r_hat, x_hat, self.config.trans_scale)
             last.update(psi=psi, r=r_hat, x=x_hat)
-            if rot.schedule == "exp":
-                rate = -rot.rate
-            else:
-                rate = rot.data_fraction_rate(tt) / max(1 - rot.data_fraction(tt), 1e-12)
-            return x_hat, rate * SO3().log(rt, r_hat)
+            return x_hat, self.path.rotation_output(rt, r_hat, tt)
 
         was = self.training
         self.eval()
         try:
-            out = scidiff.sample(model, proc, (n,), steps=steps, method=method, x_init=x_init, generator=g,
-                                 return_trajectory=trajectory)
+            out = scidiff.sample(model, proc, (n,), steps=steps, method=method or self.path.method, x_init=x_init,
+                                 generator=g, return_trajectory=trajectory)
         finally:
             self.train(was)
         psi = torch.atan2(last["psi"][..., 0], last["psi"][..., 1]).to(f64).cpu()
@@ -237,7 +222,7 @@ class BackboneGenerator(Pretrained, nn.Module):
         return (*frames, path)
 
     def sample(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
-               method: str = "euler", motif: Motif | None = None, positions: torch.Tensor | None = None,
+               method: str | None = None, motif: Motif | None = None, positions: torch.Tensor | None = None,
                trajectory: bool = False):
         """``n`` backbones of ``length`` residues (poly-Ala, CA centroid near the origin).
 
