@@ -40,3 +40,27 @@ def test_conformers_eval_of_a_file_against_itself_is_perfect(tmp_path, capsys):
     assert "1 molecules compared" in text
     assert "0.5        100.0% / 100.0%   0.000 / 0.000" in text
     assert main(["conformers-eval", str(out), str(tmp_path / "none.sdf")]) == 2
+
+
+def test_learned_method_with_a_model_folder_keeps_stereo(tmp_path, capsys):
+    import torch
+
+    from scidiff.molecules.metrics import stereo_preserved
+    from scidiff.molecules.torsional import TorsionalDiffusion, TorsionNetConfig
+
+    torch.manual_seed(0)
+    TorsionalDiffusion(net=TorsionNetConfig(ns=16, nv=4, layers=2, rbf=8, time_dim=8), steps=6) \
+        .save_pretrained(tmp_path / "tor")
+    smiles = "C[C@H](N)C(=O)NCc1ccccc1"
+    out = tmp_path / "t.sdf"
+    assert main(["conformers", smiles, "-n", "3", "-o", str(out), "--method", "torsional", "--model",
+                 str(tmp_path / "tor"), "--quiet"]) == 0
+    mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
+    assert len(mols) == 3 and all(m.GetProp("method") == "torsional" for m in mols)
+    ref = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    assert all(stereo_preserved(ref, m) for m in mols)
+    capsys.readouterr()
+    assert main(["conformers", smiles, "-o", str(out), "--model", str(tmp_path / "tor")]) == 2
+    assert "--model is for the learned methods" in capsys.readouterr().err
+    assert main(["conformers", smiles, "-o", str(out), "--method", "flow", "--model", str(tmp_path / "none")]) == 2
+    assert "not a folder" in capsys.readouterr().err

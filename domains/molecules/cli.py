@@ -8,6 +8,7 @@ are written as they are made, so an interrupted run keeps what it finished.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -20,17 +21,26 @@ EXAMPLES = """examples:
 
 
 def generators() -> dict:
-    """Method name -> zero-argument factory."""
+    """Method name -> factory taking the model (a folder, a bundled name or None: the default)."""
+    from .coords import FlowConformers
     from .generator import ETKDG
+    from .torsional import TorsionalConformers
 
-    return {"etkdg": ETKDG, "etkdg-mmff": lambda: ETKDG(mmff=True)}
+    return {"etkdg": lambda model: ETKDG(), "etkdg-mmff": lambda model: ETKDG(mmff=True),
+            "torsional": TorsionalConformers.from_pretrained, "flow": FlowConformers.from_pretrained}
+
+
+@functools.lru_cache(maxsize=4)
+def _generator(method: str, model: str | None):
+    """One generator per (method, model) and process: learned weights load once."""
+    return generators()[method](model)
 
 
 def _generate(job):
-    """Worker: ``(method, record, n, seed) -> (record, mol | None, error | None)``."""
-    method, record, n, seed = job
+    """Worker: ``(method, model, record, n, seed) -> (record, mol | None, error | None)``."""
+    method, model, record, n, seed = job
     try:
-        return record, generators()[method]().generate(record.mol, n, seed=seed), None
+        return record, _generator(method, model).generate(record.mol, n, seed=seed), None
     except (ValueError, RuntimeError) as e:
         return record, None, f"{record.where}: {e}"
 
@@ -46,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown method {args.method!r}; valid: {', '.join(generators())}")
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}")
+    if args.model and not method.startswith(("torsional", "flow")):
+        raise ValueError(f"--model is for the learned methods (torsional, flow), not {method}")
+    if method in ("torsional", "flow"):
+        _generator(method, args.model)         # a bad --model fails here, before any molecule
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     records = list(read_molecules(args.input, column=args.column, name_column=args.name_column))
@@ -54,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if not r.ok:
             failures.append(r.error)
             print(r.error, file=sys.stderr)
-    jobs = [(method, r, args.n, args.seed) for r in records if r.ok]
+    jobs = [(method, args.model, r, args.n, args.seed) for r in records if r.ok]
     start = time.perf_counter()
     writer = Chem.SDWriter(str(out))
     try:
@@ -111,7 +125,10 @@ def register(subparsers) -> None:
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", type=int, default=10, help="conformers per molecule (default 10)")
     p.add_argument("-o", "--output", required=True, help="output .sdf")
-    p.add_argument("--method", default="etkdg", help="generator: etkdg, etkdg-mmff (default etkdg)")
+    p.add_argument("--method", default="etkdg",
+                   help="generator: etkdg, etkdg-mmff, torsional (torsional diffusion on ETKDG local structures), "
+                        "flow (all-atom EGNN flow) (default etkdg)")
+    p.add_argument("--model", help="weights folder for torsional / flow (default: the bundled weights)")
     p.add_argument("--mmff", action="store_true", help="relax ETKDG conformers with MMFF94")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")

@@ -35,7 +35,8 @@ class LearnedConformers(ConformerGenerator):
         self.last_stats: dict = {}
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", **kwargs):
+    def from_pretrained(cls, folder: str | Path | None = None, device: str | torch.device = "cpu", **kwargs):
+        """The generator around ``model_class.from_pretrained(folder)`` (None: its default bundled weights)."""
         return cls(cls.model_class.from_pretrained(folder, device=device), **kwargs)
 
     def out_of_scope(self, mol: Chem.Mol) -> str | None:
