@@ -12,6 +12,7 @@ Time per conformer is the generator's wall time over the conformers it made (one
 deterministic subset; say so when quoting).
 
     python benchmarks/conformers.py --method etkdg [--every 10] [--n 50] [--markdown]
+    python benchmarks/conformers.py --method torsional [--model FOLDER] --every 10
 """
 from __future__ import annotations
 
@@ -73,13 +74,14 @@ def main() -> None:
     ap.add_argument("--method", default="etkdg", help=f"one of {', '.join(generators())}")
     ap.add_argument("--every", type=int, default=1, help="every K-th Platinum ligand (default all)")
     ap.add_argument("--n", type=int, default=50, help="conformers per Platinum ligand (default 50)")
+    ap.add_argument("--model", help="weights folder of a learned method (default: its bundled weights)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     if not DATA.exists():
         raise SystemExit(f"reference data not found at {DATA}")
     RDLogger.DisableLog("rdApp.*")
-    gen = generators()[args.method]()
+    gen = generators()[args.method](args.model)
     rec, sec_p, made_p, failed = platinum(gen, args.every, args.n, args.seed)
     cov, sec_g, made_g = gmtkn55(gen, args.seed)
     bar, end = ("| ", " |") if args.markdown else ("", "")

@@ -38,9 +38,7 @@ from scidiff.samplers import sample
 from scidiff.train.pretrained import Pretrained
 
 from .egnn import EGNN, EGNNConfig, mean_per_molecule, remove_mean
-from .featurize import featurize
-from .generator import prepare
-from .learned import LearnedConformers, has_stereo_labels
+from .learned import LearnedConformers
 from .metrics import stereo_preserved
 
 
@@ -156,45 +154,18 @@ class FlowConformers(LearnedConformers):
     model_class = CoordinateFlow
     stat_keys = ("ok", "reflected", "resampled", "etkdg")
 
-    def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
-        """``n`` conformers (Å) on a Mol with explicit hydrogens, every one with the input's
-        stereochemistry; reproducible for a given ``seed`` (>= 0). ``self.last_stats`` counts how
-        they were obtained (``ok``, ``reflected``, ``resampled``, ``etkdg``)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0 for reproducible output, got {seed}")
-        mol = prepare(mol_or_smiles)
-        reason = self.out_of_scope(mol)
-        if reason is not None:
-            return self._etkdg_instead(mol, n, seed, reason)
-        check = has_stereo_labels(mol)
-        data = featurize(mol)
-        gen = torch.Generator(self.model.device).manual_seed(seed)
-        results: list = [None] * n
-        todo = list(range(n))
-        stats = {"ok": 0, "reflected": 0, "resampled": 0, "etkdg": 0}
-        probe = Chem.Mol(mol)
-        probe.AddConformer(Chem.Conformer(mol.GetNumAtoms()), assignId=True)
-        for attempt in range(1 + self.max_retries):
-            if not todo:
-                break
-            positions = self._sample(data, len(todo), gen)
-            still = []
-            for slot, pos in zip(todo, positions):
-                probe.GetConformer().SetPositions(pos.astype(np.float64))
-                status = fix_mirror_image(mol, probe) if check else "ok"
-                if status == "failed":
-                    still.append(slot)
-                    continue
-                results[slot] = (probe.GetConformer().GetPositions(), "flow" if status == "ok" else "flow-reflected")
-                stats["reflected" if status == "reflected" else "ok"] += 1
-                stats["resampled"] += attempt > 0
-            todo = still
-        return self._finish(mol, results, todo, seed, stats,
-                            f"flow conformers kept the wrong stereochemistry after {self.max_retries} resampling rounds")
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(self.model.device).manual_seed(seed)
 
-    def _sample(self, data, k: int, generator: torch.Generator) -> list[np.ndarray]:
+    def _accept(self, mol, probe, check):
+        """Keep the sample, or its mirror image where that fixes every stereo label."""
+        status = fix_mirror_image(mol, probe) if check else "ok"
+        if status == "failed":
+            return None
+        return ("ok", "flow") if status == "ok" else ("reflected", "flow-reflected")
+
+    def _sample(self, mol, data, k: int, seed: int, attempt: int, generator: torch.Generator) -> list[np.ndarray]:
+        """``k`` conformers drawn from the flow (fresh noise every round)."""
         per = max(1, self.batch_atoms // max(1, data.num_nodes))
         out = []
         for start in range(0, k, per):

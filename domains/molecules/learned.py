@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from .featurize import ELEMENTS
-from .generator import ETKDG, ConformerGenerator, _describe
+from .featurize import ELEMENTS, featurize
+from .generator import ETKDG, ConformerGenerator, _describe, prepare
 from .metrics import stereo_preserved
 
 
@@ -47,6 +47,59 @@ class LearnedConformers(ConformerGenerator):
         if mol.GetNumAtoms() > self.max_atoms:
             return f"{mol.GetNumAtoms()} atoms with hydrogens, more than max_atoms = {self.max_atoms}"
         return None
+
+    def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
+        """``n`` conformers (Å) on a Mol with explicit hydrogens, every one with the input's
+        stereochemistry; reproducible for a given ``seed`` (>= 0). Out-of-scope molecules get ETKDG
+        conformers with a warning; samples that fail ``_accept`` are redrawn up to ``max_retries``
+        rounds, then replaced by ETKDG ones. ``self.last_stats`` counts how they were obtained
+        (``stat_keys``)."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0 for reproducible output, got {seed}")
+        mol = prepare(mol_or_smiles)
+        reason = self.out_of_scope(mol)
+        if reason is not None:
+            return self._etkdg_instead(mol, n, seed, reason)
+        check = has_stereo_labels(mol)
+        data = featurize(mol)
+        gen = self._generator(seed)
+        results: list = [None] * n
+        todo = list(range(n))
+        stats = dict.fromkeys(self.stat_keys, 0)
+        probe = Chem.Mol(mol)
+        probe.AddConformer(Chem.Conformer(mol.GetNumAtoms()), assignId=True)
+        for attempt in range(1 + self.max_retries):
+            if not todo:
+                break
+            still = []
+            for slot, pos in zip(todo, self._sample(mol, data, len(todo), seed, attempt, gen)):
+                probe.GetConformer().SetPositions(np.asarray(pos, dtype=np.float64))
+                verdict = self._accept(mol, probe, check)
+                if verdict is None:
+                    still.append(slot)
+                    continue
+                key, source = verdict
+                results[slot] = (probe.GetConformer().GetPositions(), source)
+                stats[key] += 1
+                stats["resampled"] += attempt > 0
+            todo = still
+        return self._finish(mol, results, todo, seed, stats,
+                            f"{self.name} conformers kept the wrong stereochemistry after {self.max_retries} "
+                            "resampling rounds")
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+
+    def _sample(self, mol: Chem.Mol, data, k: int, seed: int, attempt: int, gen) -> list[np.ndarray]:
+        """``k`` raw conformers ``(N, 3)`` Å of ``mol`` (featurised as ``data``) in round ``attempt``."""
+        raise NotImplementedError
+
+    def _accept(self, mol: Chem.Mol, probe: Chem.Mol, check: bool) -> tuple[str, str] | None:
+        """``(stats key, conformer label)`` for the conformer on ``probe`` (which it may fix in
+        place), or ``None`` to redraw it; ``check``: whether ``mol`` has stereo labels."""
+        raise NotImplementedError
 
     def _etkdg_instead(self, mol: Chem.Mol, n: int, seed: int, reason: str) -> Chem.Mol:
         """All ``n`` conformers from ETKDG, with a warning naming ``reason``."""

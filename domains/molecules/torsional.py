@@ -67,9 +67,9 @@ from scidiff.train.pretrained import Pretrained
 from scidiff.train.trainer import OptimConfig, TrainConfig
 
 from .egnn import intra_radius_edges
-from .featurize import ATOM_DIM, EDGE_DIM, featurize, rotatable_bonds
-from .generator import ETKDG, prepare, rdkit_seed
-from .learned import LearnedConformers, has_stereo_labels
+from .featurize import ATOM_DIM, EDGE_DIM, rotatable_bonds
+from .generator import ETKDG, rdkit_seed
+from .learned import LearnedConformers
 from .metrics import stereo_preserved
 from .torsions import dihedrals, rotate_torsions
 
@@ -360,42 +360,12 @@ class TorsionalConformers(LearnedConformers):
             reason = "no rotatable bonds (nothing for the torsional model to move)"
         return reason
 
-    def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
-        """``n`` conformers (Å) on a Mol with explicit hydrogens, every one with the input's
-        stereochemistry; reproducible for a given ``seed`` (>= 0). ``self.last_stats`` counts how
-        they were obtained (``ok``, ``resampled``, ``etkdg``)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0 for reproducible output, got {seed}")
-        mol = prepare(mol_or_smiles)
-        reason = self.out_of_scope(mol)
-        if reason is not None:
-            return self._etkdg_instead(mol, n, seed, reason)
-        check = has_stereo_labels(mol)
-        data = featurize(mol)
-        gen = torch.Generator().manual_seed(seed)
-        results: list = [None] * n
-        todo = list(range(n))
-        stats = {"ok": 0, "resampled": 0, "etkdg": 0}
-        probe = Chem.Mol(mol)
-        probe.AddConformer(Chem.Conformer(mol.GetNumAtoms()), assignId=True)
-        for attempt in range(1 + self.max_retries):
-            if not todo:
-                break
-            positions = self._sample(mol, data, len(todo), seed, attempt, gen)
-            still = []
-            for slot, pos in zip(todo, positions):
-                probe.GetConformer().SetPositions(pos)
-                if (check and not stereo_preserved(mol, probe)):
-                    still.append(slot)
-                    continue
-                results[slot] = (pos, "torsional")
-                stats["ok"] += 1
-                stats["resampled"] += attempt > 0
-            todo = still
-        return self._finish(mol, results, todo, seed, stats,
-                            f"torsional conformers had the wrong stereochemistry after {self.max_retries} rounds of new local structures")
+    def _accept(self, mol, probe, check):
+        """Keep the sample when it reproduces every stereo label of ``mol`` (turning torsions keeps
+        the local structure's centres; the check catches an ETKDG local structure that was wrong)."""
+        if check and not stereo_preserved(mol, probe):
+            return None
+        return "ok", "torsional"
 
     def _sample(self, mol, data, k: int, seed: int, attempt: int, gen) -> list[np.ndarray]:
         """``k`` conformers: ETKDG local structures (stream ``attempt``), torsions from the model."""
