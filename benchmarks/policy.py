@@ -74,6 +74,7 @@ def ours_policy(policy: DiffusionPolicy, method: str, steps: int) -> DiffusionPo
 SAMPLERS = {   # name -> (builder, method/kind, steps)
     "DP reference: diffusers DDPM x100": (reference_policy, "ddpm", 100),
     "DP reference: diffusers DDIM x10": (reference_policy, "ddim", 10),
+    "scidiff DDPM (ancestral) x10": (ours_policy, "ddpm", 10),
     "scidiff DDIM x10": (ours_policy, "ddim", 10),
     "scidiff DPM-Solver++(2M) x10": (ours_policy, "dpm++2m", 10),
     "scidiff DDIM x5": (ours_policy, "ddim", 5),
@@ -142,8 +143,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--skip-score", action="store_true", help="latency and training tables only")
+    ap.add_argument("--skip-timing", action="store_true", help="score table only")
+    ap.add_argument("--only", nargs="+", help="samplers whose name contains any of these words (e.g. DDPM)")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
+    samplers = {k: v for k, v in SAMPLERS.items() if not args.only or any(w in k for w in args.only)}
     torch.set_num_threads(args.threads)
     trained = load_policy(args.model)
     torch.manual_seed(0)
@@ -151,9 +155,30 @@ def main() -> None:
     full.fit_normalizers(np.random.rand(10, full.config.obs_dim), np.random.rand(10, 2))
     sizes = {"DP full (65.8 M)": full, f"shipped ({sum(p.numel() for p in trained.parameters()) / 1e6:.1f} M)": trained}
 
+    if not args.skip_timing:
+        timing_tables(sizes, samplers, args)
+    if args.skip_score:
+        return
+    task = get_task(trained.config.env or "pusht", obs_type=trained.config.obs_type)
+    seeds = range(100_000, 100_000 + args.episodes)
+    print(f"\n# PushT, {args.model}, {args.episodes} episodes from env seeds 100000.., 300 steps, "
+          f"n_action {trained.config.n_action}\n")
+    rows = []
+    for name, (build, kind, steps) in samplers.items():
+        start = time.perf_counter()
+        r = evaluate(build(trained, kind, steps), task, seeds=seeds, seed=0)
+        s = r.summary()
+        rows.append([name, f"{s['score']:.3f} ({s['score_ci95'][0]:.3f}-{s['score_ci95'][1]:.3f})",
+                     f"{s['success_rate']:.2f} ({s['success_ci95'][0]:.2f}-{s['success_ci95'][1]:.2f})",
+                     f"{time.perf_counter() - start:.0f}"])
+        print(rows[-1], flush=True)
+    print(table(rows, ["sampler", "DP score (95% CI)", "success (95% CI)", "wall s"], args.markdown))
+
+
+def timing_tables(sizes: dict, samplers: dict, args) -> None:
     print(f"# per-chunk latency, batch 1, {args.threads} threads (median of {args.repeats}), ms\n")
     rows = []
-    for name, (build, kind, steps) in SAMPLERS.items():
+    for name, (build, kind, steps) in samplers.items():
         rows.append([name] + [f"{1e3 * chunk_latency(build(net.eval(), kind, steps), args.repeats):.1f}"
                               for net in sizes.values()])
     print(table(rows, ["sampler"] + list(sizes), args.markdown))
@@ -164,22 +189,6 @@ def main() -> None:
         ours, ref = train_step_time(copy.deepcopy(net).train(), 256, 5)
         rows.append([name, f"{ours:.3f}", f"{ref:.3f}", f"{ours / ref:.2f}"])
     print(table(rows, ["network", "scidiff loss", "DP loop (diffusers add_noise)", "ratio"], args.markdown))
-
-    if args.skip_score:
-        return
-    task = get_task(trained.config.env or "pusht", obs_type=trained.config.obs_type)
-    seeds = range(100_000, 100_000 + args.episodes)
-    print(f"\n# PushT, {args.model}, {args.episodes} episodes from env seeds 100000.., 300 steps\n")
-    rows = []
-    for name, (build, kind, steps) in SAMPLERS.items():
-        start = time.perf_counter()
-        r = evaluate(build(trained, kind, steps), task, seeds=seeds, seed=0)
-        s = r.summary()
-        rows.append([name, f"{s['score']:.3f} ({s['score_ci95'][0]:.3f}-{s['score_ci95'][1]:.3f})",
-                     f"{s['success_rate']:.2f} ({s['success_ci95'][0]:.2f}-{s['success_ci95'][1]:.2f})",
-                     f"{time.perf_counter() - start:.0f}"])
-        print(rows[-1], flush=True)
-    print(table(rows, ["sampler", "DP score (95% CI)", "success (95% CI)", "wall s"], args.markdown))
 
 
 if __name__ == "__main__":
