@@ -25,9 +25,18 @@ from rdkit import Chem, RDLogger
 
 from scidiff.molecules.cli import generators
 from scidiff.molecules.ensembles import read_ensembles
-from scidiff.molecules.metrics import coverage_matching, recovery, rmsd_matrix, summarize_ensembles
+from scidiff.molecules.metrics import coverage_matching, recovery, rmsd_matrix, stereo_preserved, summarize_ensembles
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
+
+
+STEREO = {"checked": 0, "kept": 0}          # conformers whose stereo labels match the input's
+
+
+def count_stereo(source: Chem.Mol, mol: Chem.Mol) -> None:
+    for conf in mol.GetConformers():
+        STEREO["checked"] += 1
+        STEREO["kept"] += stereo_preserved(source, mol, conf.GetId())
 
 
 def platinum(gen, every: int, n: int, seed: int) -> tuple[dict, float, int, list]:
@@ -47,6 +56,7 @@ def platinum(gen, every: int, n: int, seed: int) -> tuple[dict, float, int, list
             continue
         seconds += time.perf_counter() - start
         made += mol.GetNumConformers()
+        count_stereo(Chem.MolFromSmiles(row["smiles"]), mol)
         r = rmsd_matrix(mol, refs[row["platinum_id"]], timeout=5.0)[0]
         for k in mins:
             mins[k].append(float(r[:k].min()))
@@ -63,6 +73,7 @@ def gmtkn55(gen, seed: int) -> tuple[dict, float, int]:
         mol = gen.generate(Chem.RemoveHs(ref), 2 * k, seed=seed)
         seconds += time.perf_counter() - start
         made += mol.GetNumConformers()
+        count_stereo(Chem.RemoveHs(ref), mol)
         m = rmsd_matrix(mol, ref, timeout=5.0)
         for d in results:
             results[d].append(coverage_matching(m, d))
@@ -104,6 +115,7 @@ def main() -> None:
               f"{100 * m['COV-P']:.1f}% / {100 * md['COV-P']:.1f}% | {m['MAT-P']:.3f} / {md['MAT-P']:.3f}{end}")
     print(f"\ntime per conformer: Platinum {1e3 * sec_p / max(made_p, 1):.1f} ms ({made_p} conformers), "
           f"GMTKN55 {1e3 * sec_g / max(made_g, 1):.1f} ms ({made_g} conformers)")
+    print(f"stereochemistry as in the input: {STEREO['kept']} of {STEREO['checked']} conformers")
     for f in failed:
         print("failed:", f)
 

@@ -14,6 +14,11 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "== policy ==" in out and "DP score" in out                    # the bundled PushT policy's episode
     assert (tmp_path / "pusht_episode.gif").read_bytes()[:6] == b"GIF89a"
+    assert "== molecules ==" in out and "stereochemistry as in the SMILES: 40 of 40" in out
+    from rdkit import Chem
+
+    mols = [m for m in Chem.SDMolSupplier(str(tmp_path / "conformers.sdf"), removeHs=False)]
+    assert len(mols) == 40 and all(m.GetNumConformers() == 1 for m in mols)
 
 
 def test_help_shows_an_example():

@@ -250,3 +250,17 @@ def test_molecules_without_rotatable_bonds_fall_back_to_etkdg_with_a_warning(gen
     with pytest.warns(UserWarning, match="outside the model's vocabulary"):
         mol = generator.generate("CCC[Ge](C)(C)C", n=1, seed=0)
     assert mol.GetConformer(0).GetProp("generator") == "etkdg"
+
+
+def test_bundled_weights_load_by_default_and_keep_stereo():
+    from scidiff.molecules import ConformerGenerator
+    from scidiff.molecules.metrics import stereo_preserved
+
+    gen = ConformerGenerator.from_pretrained()
+    assert isinstance(gen, TorsionalConformers) and gen.model.config.steps == 20
+    smiles = "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O"
+    mol = gen.generate(smiles, 4, seed=0)
+    assert mol.GetNumConformers() == 4 and gen.last_stats["ok"] == 4
+    assert all(stereo_preserved(Chem.MolFromSmiles(smiles), mol, c.GetId()) for c in mol.GetConformers())
+    again = gen.generate(smiles, 4, seed=0)
+    assert all(np.allclose(a.GetPositions(), b.GetPositions()) for a, b in zip(mol.GetConformers(), again.GetConformers()))

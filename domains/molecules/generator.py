@@ -69,6 +69,14 @@ class ConformerGenerator(abc.ABC):
     def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
         """``n`` conformers (Å) of the molecule on one Mol with explicit hydrogens; same seed, same output."""
 
+    @staticmethod
+    def from_pretrained(folder=None, device="cpu", **kwargs) -> "ConformerGenerator":
+        """The bundled learned generator (torsional diffusion trained on the CCD; see
+        ``benchmarks/RESULTS.md`` for how it compares with ETKDG), or the one in ``folder``."""
+        from .torsional import TorsionalConformers
+
+        return TorsionalConformers.from_pretrained(folder, device=device, **kwargs)
+
 
 class ETKDG(ConformerGenerator):
     """RDKit ETKDGv3 distance geometry, optionally relaxed with MMFF94.

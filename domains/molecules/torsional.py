@@ -242,6 +242,8 @@ class TorsionalDiffusion(Pretrained, nn.Module):
 
     config_class = TorsionalDiffusionConfig
     prediction = "score"
+    bundled = {"torsional-ccd": "weights/torsional"}      # trained on the CCD; weights/torsional/README.md
+    default = "torsional-ccd"
 
     def __init__(self, config: TorsionalDiffusionConfig | None = None, **overrides):
         super().__init__()
