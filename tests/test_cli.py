@@ -19,6 +19,10 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
 
     mols = [m for m in Chem.SDMolSupplier(str(tmp_path / "conformers.sdf"), removeHs=False)]
     assert len(mols) == 40 and all(m.GetNumConformers() == 1 for m in mols)
+    assert "== proteins ==" in out and "CA-CA bonds valid" in out
+    from scidiff.proteins import read_backbone
+
+    assert all(len(read_backbone(tmp_path / f"backbone_{i}.pdb")) == 100 for i in range(2))
 
 
 def test_help_shows_an_example():

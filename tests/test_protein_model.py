@@ -3,6 +3,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -224,3 +225,14 @@ def test_diffusion_recipe_trains_on_the_same_network(two_chains):
     assert all(b.is_complete and len(b) == 24 for b in bbs)
     with pytest.raises(ValueError, match="recipe must be"):
         BackboneGenerator(FrameFlowConfig(**TINY, recipe="ddpm"))
+
+
+def test_bundled_weights_load_by_default_and_sample():
+    model = BackboneGenerator.from_pretrained()
+    assert model.config.recipe == "flow" and model.config.blocks == 4
+    a = model.sample(40, n=2, seed=3, steps=20)
+    b = model.sample(40, n=2, seed=3, steps=20)
+    assert all(x.is_complete and len(x) == 40 for x in a)
+    assert all((x.coords == y.coords).all() for x, y in zip(a, b))
+    ca = a[0].ca
+    assert 2.5 < float(np.linalg.norm(np.diff(ca, axis=0), axis=1).mean()) < 5.0     # a chain, not a cloud

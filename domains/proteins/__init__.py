@@ -7,10 +7,12 @@ Mapped from ``domains/proteins`` by setuptools.
 * ``frames``: residue frames ``(R, t)`` from N, CA, C (Gram-Schmidt) and ideal atoms back from frames;
 * ``dataset``: :class:`BackboneDataset` (folder -> filtered npz cache + JSON manifest -> padded batches);
 * ``evaluate``: offline metrics (bond validity, clashes, Rg, P-SEA, W1 of CA geometry, TM diversity);
-* ``ipa`` / ``model``: Invariant Point Attention trunk and :class:`BackboneGenerator` (FrameFlow-style
-  SE(3) flow matching: translations from a centred Gaussian, rotations geodesic from uniform SO(3));
-  trained weights are not shipped yet;
-* ``cli``: ``scidiff backbones-eval``.
+* ``ipa`` / ``model`` / ``paths``: Invariant Point Attention trunk and :class:`BackboneGenerator`, one
+  network for two SE(3) recipes: FrameFlow-style flow matching (translations from a centred
+  Gaussian, rotations geodesic from uniform SO(3)) and FrameDiff-style diffusion (VP translations,
+  IGSO(3) rotations);
+* ``motif``: motif scaffolding (``FILE:A10-25`` specs, layouts, the motif imposed while sampling);
+* ``cli`` / ``sample_cli``: ``scidiff backbones-eval`` and ``scidiff backbones``.
 """
 from .backbone import Backbone, read_backbone, read_backbones, write_cif, write_pdb, write_structure
 from .dataset import BackboneDataset, DatasetConfig, crop_batch

@@ -103,7 +103,8 @@ class BackboneGenerator(Pretrained, nn.Module):
     """
 
     config_class = FrameFlowConfig
-    bundled: dict[str, str] = {}
+    bundled = {"frameflow-cpu": "weights/backbones"}      # trained here on CPU; weights/backbones/README.md
+    default = "frameflow-cpu"
 
     def __init__(self, config: FrameFlowConfig | None = None, **overrides):
         super().__init__()
