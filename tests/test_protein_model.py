@@ -106,6 +106,20 @@ def fixed_loss(model, batch, n=6):
                    for k in range(n)) / n
 
 
+def train_steps(model, batch, steps: int) -> list[float]:
+    """Adam (lr 3e-3, clipped gradients) on one batch; the loss curve."""
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    curve = []
+    for step in range(steps):
+        loss = model(batch, torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        curve.append(float(loss.detach()))
+    return curve
+
+
 @pytest.fixture(scope="module")
 def overfit(two_chains):
     _, ds = two_chains
@@ -113,15 +127,7 @@ def overfit(two_chains):
     torch.manual_seed(0)
     model = BackboneGenerator(FrameFlowConfig(**TINY))
     before = fixed_loss(model, batch)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    curve = []
-    for step in range(150):
-        loss = model(batch, torch.Generator().manual_seed(step))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        curve.append(float(loss.detach()))
+    curve = train_steps(model, batch, 150)
     return model, batch, before, fixed_loss(model, batch), curve
 
 
@@ -212,13 +218,7 @@ def test_diffusion_recipe_trains_on_the_same_network(two_chains):
     flow = BackboneGenerator(FrameFlowConfig(**TINY))
     assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in flow.state_dict().items()}
     before = fixed_loss(model, batch)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(60):
-        loss = model(batch, torch.Generator().manual_seed(step))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+    train_steps(model, batch, 60)
     after = fixed_loss(model, batch)
     assert math.isfinite(after) and after < 0.8 * before, (before, after)
     bbs = model.sample(24, n=2, seed=0, steps=10)
