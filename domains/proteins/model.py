@@ -228,8 +228,9 @@ class BackboneGenerator(Pretrained, nn.Module):
         """``n`` backbones of ``length`` residues (poly-Ala, CA centroid near the origin).
 
         With ``motif`` (:func:`.motif.read_motif`) the motif residues sit at chain ``positions``
-        (default: :func:`.motif.layout` drawn from ``seed``) with their input atoms and residue
-        types, superposed onto the generated scaffold. ``trajectory``: returns ``(backbones,
+        (default: :func:`.motif.layout` drawn from ``seed``, ``length`` then an int or a range
+        ``(lo, hi)``) with their input atoms and residue types, superposed onto the generated
+        scaffold. ``trajectory``: returns ``(backbones,
         paths)``, ``paths[i]`` the list of sample i's noisy backbones from the prior to t = 0."""
         if motif is not None and positions is None:
             length, positions = layout(motif, length, np.random.default_rng(seed))
