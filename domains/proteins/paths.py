@@ -46,8 +46,12 @@ class FramePath:
         the (centred) translation noise."""
         B, L = x0.shape[:2]
         a, s = (_as(c, x0)[:, None, None] for c in self.trans.coefficients(t.to(f64).cpu())[:2])
-        rt, _ = self.rot.sample_xt(r0.reshape(B * L, 3, 3), t.to(r0.dtype).repeat_interleave(L), generator=generator)
+        rt = self.noisy_rotations(r0.reshape(B * L, 3, 3), t.repeat_interleave(L), generator)
         return rt.reshape(B, L, 3, 3), a * x0 + s * eps
+
+    def noisy_rotations(self, r0: torch.Tensor, t: torch.Tensor, generator=None) -> torch.Tensor:
+        """``R_t (N, 3, 3)`` from ``R_0 (N, 3, 3)`` at times ``t (N,)``."""
+        return self.rot.sample_xt(r0, t.to(r0.dtype), generator=generator)[0]
 
     def process(self, length: int) -> ProductProcess:
         """The SE(3)^L product the sampler integrates (translations in nm, given as x^_0)."""
@@ -86,6 +90,12 @@ class DiffusionPath(FramePath):
                  rot_sigma_max: float = 1.5):
         self.trans = VP("linear", beta_min, beta_max)
         self.rot = self.sample_rot = HeatDiffusion(SO3(), "logarithmic", rot_sigma_min, rot_sigma_max)
+
+    def noisy_rotations(self, r0, t, generator=None):
+        """``R_0`` times an IGSO(3) draw at scale sigma(t) (``HeatDiffusion.sample_xt`` would also
+        compute the score, which the clean-frame loss does not use)."""
+        sigma = self.rot.sigma(t.detach().to(f64).cpu())
+        return (r0.to(f64) @ IGSO3(sigma).sample(len(r0), generator=generator).to(r0.device)).to(r0.dtype)
 
     def scales(self, t: torch.Tensor):
         tt = t.detach().to(f64).cpu()
