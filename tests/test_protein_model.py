@@ -236,3 +236,46 @@ def test_bundled_weights_load_by_default_and_sample():
     assert all((x.coords == y.coords).all() for x, y in zip(a, b))
     ca = a[0].ca
     assert 2.5 < float(np.linalg.norm(np.diff(ca, axis=0), axis=1).mean()) < 5.0     # a chain, not a cloud
+
+
+@needs_data
+def test_aux_losses_vanish_at_the_data_and_measure_a_displaced_residue(two_chains):
+    """Zero for the true frames; moving one residue by d nm costs exactly d^2 / (3 L) in the atom
+    term (3 of its atoms, averaged over 3 L atoms and x, y, z); the distance term is blind to a
+    rigid motion of the whole prediction and sees the displaced residue."""
+    _, ds = two_chains
+    batch = ds.get_batch([0])
+    model = BackboneGenerator(FrameFlowConfig(**TINY, aux_weight=0.25)).double()
+    mask = batch["mask"].bool()
+    r0, x0 = batch["rotations"].to(f64), batch["translations"].to(f64) * 0.1
+    one = torch.ones(1, dtype=f64)
+    bb, dist = model.aux_losses(r0, x0, r0, x0, mask, one)
+    assert float(bb) == 0 and float(dist) < 1e-12
+    L = int(mask.sum())
+    moved = x0.clone()
+    moved[0, 10] += torch.tensor([0.03, -0.04, 0.0], dtype=f64)      # d = 0.05 nm
+    bb, dist = model.aux_losses(r0, x0, r0, moved, mask, one)
+    assert float(bb) == pytest.approx(0.05 ** 2 / (3 * L), rel=1e-9)
+    assert float(dist) > 0
+    rot = SO3().random(1, generator=torch.Generator().manual_seed(3))[0]
+    bb_rigid, dist_rigid = model.aux_losses(r0, x0, rot @ r0, x0 @ rot.T + 0.7, mask, one)
+    assert float(dist_rigid) < 1e-12 and float(bb_rigid) > 1e-3
+    assert float(model.aux_losses(r0, x0, r0, moved, mask, 0.5 * one)[0]) == pytest.approx(4 * float(bb))
+
+
+@needs_data
+def test_aux_losses_join_the_training_loss_only_near_the_data(two_chains):
+    _, ds = two_chains
+    batch = ds.get_batch([0, 1])
+    torch.manual_seed(0)
+    plain = BackboneGenerator(FrameFlowConfig(**TINY))
+    aux = BackboneGenerator(FrameFlowConfig(**TINY, aux_weight=0.25, aux_t_max=0.25))
+    aux.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        for t, joins in ((0.1, True), (0.6, False)):
+            tt = torch.full((2,), t)
+            a = aux.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
+            p = plain.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
+            extra = 0.25 * (a["bb"] + a["dist"]) if joins else 0.0
+            assert float(a["loss"]) == pytest.approx(float(p["loss"] + extra), rel=1e-5)
+            assert (float(a["bb"]) > 0) == joins

@@ -197,6 +197,30 @@ def test_save_and_load_pretrained(tmp_path):
         TimeMLP.from_pretrained()
 
 
+def test_init_from_starts_a_new_run_from_saved_weights(tmp_path):
+    """Fine-tuning: ``init_from`` loads a save_pretrained folder before the first step (the EMA
+    starts there too); a mismatched model is refused by name; a resumed run keeps its checkpoint."""
+    src = TimeMLP(width=16, depth=1, time_dim=8)
+    src.save_pretrained(tmp_path / "src")
+    loss = lambda m, b, g: (m(b, torch.zeros(len(b))) ** 2).mean()
+    cfg = TrainConfig(steps=0, batch_size=8, progress=False, init_from=str(tmp_path / "src"))
+    torch.manual_seed(1)
+    t = Trainer(TimeMLP(width=16, depth=1, time_dim=8), loss, torch.randn(64, 2), cfg, tmp_path / "run")
+    for k, v in src.state_dict().items():
+        torch.testing.assert_close(t.model.state_dict()[k], v)
+        torch.testing.assert_close(t.ema.model.state_dict()[k], v)
+    with pytest.raises(ValueError, match="does not match TimeMLP"):
+        Trainer(TimeMLP(width=8, depth=1, time_dim=8), loss, torch.randn(64, 2), cfg, tmp_path / "run2")
+    cfg.steps = 5
+    t = Trainer(TimeMLP(width=16, depth=1, time_dim=8), loss, torch.randn(64, 2), cfg, tmp_path / "run3")
+    t.fit()
+    trained = {k: v.clone() for k, v in t.model.state_dict().items()}
+    assert any(not torch.equal(src.state_dict()[k], v) for k, v in trained.items())
+    again = Trainer(TimeMLP(width=16, depth=1, time_dim=8), loss, torch.randn(64, 2), cfg, tmp_path / "run3")
+    again.fit(resume=True)
+    assert all(torch.equal(again.model.state_dict()[k], v) for k, v in trained.items())
+
+
 def test_train_cli_bad_config(tmp_path, capsys):
     from scidiff.cli import main
 

@@ -21,8 +21,11 @@ the path's noise scale at t (clamped at 0.1),
     L = w_x |x^_0 - x_0|^2 / s_x(t)^2  +  w_R |Log(R_t^T R_0) - Log(R_t^T R^_0)|^2 / s_R(t)^2
         (+ w_psi |(sin, cos)^ - (sin, cos) psi|^2)
 
-averaged over real residues (and x, y, z) per chain, then over the batch. FrameFlow's auxiliary
-backbone-atom and pairwise-distance losses near the data are not in this version.
+averaged over real residues (and x, y, z) per chain, then over the batch. With ``aux_weight`` > 0,
+chains at t < ``aux_t_max`` add FrameDiff's auxiliary losses (:meth:`BackboneGenerator.aux_losses`):
+the ideal N, CA, C atoms of the predicted frames and their distances below 6 Å, which hold the
+chain's local geometry (bond lengths and angles, no overlaps) that the per-frame losses only
+reach indirectly.
 
 Sampling runs ``scidiff.sample`` on the product process of the path (a ``GaussianFactor`` given
 x^_0 for the translations and the rotation process): all samples of one call share a length, so
@@ -50,7 +53,7 @@ from scidiff.train.pretrained import Pretrained
 from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
 
 from .backbone import Backbone
-from .frames import backbone_from_frames, psi_angles
+from .frames import C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames, psi_angles
 from .ipa import IPATrunk
 from .motif import Motif, impose, kabsch, layout
 from .paths import make_path
@@ -84,6 +87,9 @@ class FrameFlowConfig:
     trans_weight: float = 2.0   # FrameFlow's translation_loss_weight
     rot_weight: float = 1.0
     psi_weight: float = 0.1     # 0 disables the psi loss
+    aux_weight: float = 0.0     # backbone-atom + local distance losses (FrameDiff's 0.25); 0 disables them
+    aux_t_max: float = 0.25     # ... applied to chains with t < aux_t_max (near the data)
+    aux_cutoff: float = 6.0     # distance loss on atom pairs closer than this in the data (Å)
     sample_steps: int = 100
 
 
@@ -164,8 +170,31 @@ class BackboneGenerator(Pretrained, nn.Module):
             psi_l = err.sum(1) / valid.sum(1).clamp_min(1)
             total = total + c.psi_weight * psi_l
             out["psi"] = psi_l.mean()
+        if c.aux_weight > 0:
+            near = (t < c.aux_t_max).to(dtype)
+            bb, dist = self.aux_losses(r0, x0, r_hat, x_hat, mask, s_x[:, 0, 0])
+            total = total + c.aux_weight * near * (bb + dist)
+            out["bb"], out["dist"] = (bb * near).sum() / near.sum().clamp_min(1), (dist * near).sum() / near.sum().clamp_min(1)
         out["loss"] = total.mean()
         return out if parts else out["loss"]
+
+    def aux_losses(self, r0, x0, r_hat, x_hat, mask, scale):
+        """FrameDiff's auxiliary losses per chain ``(B,)``: the squared error of the ideal N, CA, C
+        atoms of the predicted frames, and of their pairwise distances over pairs closer than
+        ``aux_cutoff`` in the data, both in nm and divided by ``scale (B,)`` squared like the
+        translation loss. They tie the frames into a chain: bond lengths, angles, no overlaps."""
+        c = self.config
+        local = torch.tensor((N_LOCAL, (0.0, 0.0, 0.0), C_LOCAL), dtype=x0.dtype, device=x0.device) * c.trans_scale
+        B, L = mask.shape
+        atoms = [apply_frames(r[:, :, None], x[:, :, None], local).reshape(B, 3 * L, 3) for r, x in ((r0, x0), (r_hat, x_hat))]
+        m = mask.repeat_interleave(3, 1).to(x0.dtype)
+        s2 = scale.pow(2)
+        bb = ((atoms[1] - atoms[0]).pow(2).sum(-1) * m).sum(1) / (3 * m.sum(1).clamp_min(1)) / s2
+        d_true, d_hat = ((a[:, :, None] - a[:, None]).pow(2).sum(-1).add(1e-10).sqrt() for a in atoms)
+        pairs = m[:, :, None] * m[:, None] * (d_true < c.aux_cutoff * c.trans_scale)
+        pairs = pairs * (1 - torch.eye(3 * L, dtype=x0.dtype, device=x0.device))
+        dist = ((d_hat - d_true).pow(2) * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp_min(1) / s2
+        return bb, dist
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.loss(batch, generator)

@@ -17,6 +17,26 @@ from safetensors.torch import load_file, save_file
 from .config import from_dict
 
 
+def load_weights(model: torch.nn.Module, folder: str | Path) -> torch.nn.Module:
+    """Load ``folder/model.safetensors`` (written by ``save_pretrained``) into ``model`` in place.
+
+    Every tensor must match by name and shape; otherwise ``ValueError`` names what differs."""
+    folder = Path(folder)
+    try:
+        tensors = load_file(folder / "model.safetensors")
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{folder / 'model.safetensors'} is missing, corrupt or truncated ({e})") from None
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    shapes = [k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape]
+    if missing or unexpected or shapes:
+        described = f"{type(model).__name__}({model.config})" if hasattr(model, "config") else type(model).__name__
+        raise ValueError(f"{folder / 'model.safetensors'} does not match {described}: "
+                         f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {shapes[:5]}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})
+    return model
+
+
 class Pretrained:
     config_class: type = None
     bundled: dict[str, str] = {}
@@ -55,18 +75,8 @@ class Pretrained:
             raise ValueError(f"{folder / 'config.json'} is not a valid {cls.__name__} config ({e})") from None
         if meta.get("class") != cls.__name__:
             raise ValueError(f"{folder} holds a {meta.get('class')}, not a {cls.__name__}")
-        try:
-            tensors = load_file(folder / "model.safetensors")
-        except (SafetensorError, OSError) as e:
-            raise ValueError(f"{folder / 'model.safetensors'} is missing, corrupt or truncated ({e})") from None
         model = cls(config)
-        own = model.state_dict()
-        missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-        shapes = [k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape]
-        if missing or unexpected or shapes:
-            raise ValueError(f"{folder / 'model.safetensors'} does not match {cls.__name__}({config}): "
-                             f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {shapes[:5]}")
-        model.load_state_dict(tensors)
+        load_weights(model, folder)
         return model.to(device).eval()
 
     @classmethod

@@ -29,6 +29,7 @@ from .config import to_dict
 from .data import batch_indices, fetch, to_device
 from .distributed import Dist, all_true, any_true, barrier, init_distributed
 from .ema import EMA
+from .pretrained import load_weights
 from .schedule import warmup_cosine
 
 
@@ -49,6 +50,7 @@ class TrainConfig:
     batch_size: int = 256        # global: over ranks and accumulation micro-batches
     grad_accum: int = 1
     seed: int = 0
+    init_from: str = ""          # a save_pretrained folder to start from (fine-tuning); a resumed run ignores it
     device: str = "auto"         # "auto": cuda when available, else cpu
     bf16: bool = True            # bf16 autocast on CUDA; CPU always trains in float32
     compile: bool = False        # torch.compile the model
@@ -82,6 +84,8 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} must divide into {self.dist.world} ranks x "
                              f"{config.grad_accum} accumulation steps")
         self.micro = share // config.grad_accum
+        if config.init_from:
+            load_weights(model, config.init_from)
         self.model = model.to(self.device)
         self.ema = EMA(self.model, config.ema_power, config.ema_max_decay)
         o = config.optim
