@@ -64,3 +64,34 @@ def test_learned_method_with_a_model_folder_keeps_stereo(tmp_path, capsys):
     assert "--model is for the learned methods" in capsys.readouterr().err
     assert main(["conformers", smiles, "-o", str(out), "--method", "flow", "--model", str(tmp_path / "none")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_learned_method_batches_molecules_and_still_names_the_bad_line(tmp_path, capsys):
+    """Bundled torsional model, three molecules per batch: a broken line and a molecule without
+    rotatable bonds (ETKDG fallback) cost nothing to the others, and the order is kept."""
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCCCO butanol\nC1CC broken\nc1ccccc1 benzene\nCC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O ibuprofen\n"
+                   "OCCN1CCOCC1 morpholine\n")
+    out = tmp_path / "out.sdf"
+    args = ["conformers", str(smi), "-n", "2", "-o", str(out), "--method", "torsional", "--batch-molecules", "3",
+            "--quiet"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "in.smi line 2: invalid SMILES 'C1CC'" in captured.err
+    assert "wrote 8 conformers of 4 molecules" in captured.out
+    mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
+    assert [m.GetProp("_Name") for m in mols] == [n for n in ("butanol", "benzene", "ibuprofen", "morpholine")
+                                                  for _ in range(2)]
+    ibu = Chem.MolFromSmiles("CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O")
+    for m in mols[4:6]:
+        Chem.AssignStereochemistryFrom3D(m)
+        assert Chem.FindMolChiralCenters(m) == Chem.FindMolChiralCenters(ibu)         # as written in the input
+    assert main(args[:-3] + ["--batch-molecules", "0"]) == 2
+
+
+def test_mmff_relaxes_the_output_of_a_learned_method(tmp_path):
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O", "-n", "2", "-o", str(out), "--method", "torsional",
+                 "--mmff", "--quiet"]) == 0
+    mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
+    assert [m.GetProp("method") for m in mols] == ["torsional-mmff"] * 2

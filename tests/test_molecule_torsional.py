@@ -264,3 +264,35 @@ def test_bundled_weights_load_by_default_and_keep_stereo():
     assert all(stereo_preserved(Chem.MolFromSmiles(smiles), mol, c.GetId()) for c in mol.GetConformers())
     again = gen.generate(smiles, 4, seed=0)
     assert all(np.allclose(a.GetPositions(), b.GetPositions()) for a, b in zip(mol.GetConformers(), again.GetConformers()))
+
+
+def test_generate_many_shares_network_calls_and_keeps_every_molecule(generator):
+    """Several molecules' first round goes through one batch; a bad SMILES and an out-of-scope
+    molecule keep their slots (an error, ETKDG conformers) without costing the others."""
+    calls = []
+    sample = generator.model.sample
+
+    def counting(batch, *args, **kwargs):
+        calls.append(batch.num_graphs)
+        return sample(batch, *args, **kwargs)
+
+    generator.model.sample = counting
+    try:
+        smiles = ["C/C=C/[C@H](O)CC[C@@H](C)N", "not a smiles", "c1ccccc1", IBUPROFEN, "CCCCO"]
+        with pytest.warns(UserWarning, match="no rotatable bonds"):
+            out = generator.generate_many(smiles, 3, seed=4)
+    finally:
+        del generator.model.sample
+    assert calls == [9]                                   # 3 molecules x 3 conformers, one batch
+    assert isinstance(out[1], ValueError)
+    assert {c.GetProp("generator") for c in out[2].GetConformers()} == {"etkdg"}
+    for i in (0, 3, 4):
+        assert out[i].GetNumConformers() == 3
+        assert {c.GetProp("generator") for c in out[i].GetConformers()} == {"torsional"}
+        assert all(stereo_preserved(Chem.MolFromSmiles(smiles[i]), out[i], c.GetId()) for c in out[i].GetConformers())
+    assert generator.last_stats["ok"] == 9 and generator.last_stats["etkdg"] == 3
+    with pytest.warns(UserWarning):
+        again = generator.generate_many(smiles, 3, seed=4)
+    np.testing.assert_array_equal(again[3].GetConformer(1).GetPositions(), out[3].GetConformer(1).GetPositions())
+    with pytest.raises(ValueError, match="not a smiles|SMILES"):
+        generator.generate("not a smiles", 2)

@@ -24,10 +24,13 @@ def generators() -> dict:
     """Method name -> factory taking the model (a folder, a bundled name or None: the default)."""
     from .coords import FlowConformers
     from .generator import ETKDG
+    from .relax import MMFFRelaxed
     from .torsional import TorsionalConformers
 
     return {"etkdg": lambda model: ETKDG(), "etkdg-mmff": lambda model: ETKDG(mmff=True),
-            "torsional": TorsionalConformers.from_pretrained, "flow": FlowConformers.from_pretrained}
+            "torsional": TorsionalConformers.from_pretrained, "flow": FlowConformers.from_pretrained,
+            "torsional-mmff": lambda model: MMFFRelaxed(TorsionalConformers.from_pretrained(model)),
+            "flow-mmff": lambda model: MMFFRelaxed(FlowConformers.from_pretrained(model))}
 
 
 @functools.lru_cache(maxsize=4)
@@ -37,12 +40,14 @@ def _generator(method: str, model: str | None):
 
 
 def _generate(job):
-    """Worker: ``(method, model, record, n, seed) -> (record, mol | None, error | None)``."""
-    method, model, record, n, seed = job
+    """Worker: ``(method, model, records, n, seed) -> [(record, mol | None, error | None)]``, the
+    records' molecules made together (``generate_many``: one batch for a learned method)."""
+    method, model, records, n, seed = job
     try:
-        return record, _generator(method, model).generate(record.mol, n, seed=seed), None
-    except (ValueError, RuntimeError) as e:
-        return record, None, f"{record.where}: {e}"
+        made = _generator(method, model).generate_many([r.mol for r in records], n, seed=seed)
+    except (ValueError, RuntimeError) as e:             # a failure outside any one molecule
+        return [(r, None, f"{r.where}: {e}") for r in records]
+    return [(r, None, f"{r.where}: {m}") if isinstance(m, Exception) else (r, m, None) for r, m in zip(records, made)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,14 +56,17 @@ def run(args: argparse.Namespace) -> int:
 
     from .inputs import read_molecules
 
-    method = "etkdg-mmff" if args.mmff and args.method == "etkdg" else args.method
+    method = f"{args.method}-mmff" if args.mmff and not args.method.endswith("-mmff") else args.method
     if method not in generators():
         raise ValueError(f"unknown method {args.method!r}; valid: {', '.join(generators())}")
     if args.n < 1:
         raise ValueError(f"-n must be at least 1, got {args.n}")
+    if args.batch_molecules < 1:
+        raise ValueError(f"--batch-molecules must be at least 1, got {args.batch_molecules}")
     if args.model and not method.startswith(("torsional", "flow")):
         raise ValueError(f"--model is for the learned methods (torsional, flow), not {method}")
-    if method in ("torsional", "flow"):
+    learned = method.startswith(("torsional", "flow"))
+    if learned:
         _generator(method, args.model)         # a bad --model fails here, before any molecule
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         if not r.ok:
             failures.append(r.error)
             print(r.error, file=sys.stderr)
-    jobs = [(method, args.model, r, args.n, args.seed) for r in records if r.ok]
+    good = [r for r in records if r.ok]
+    per = args.batch_molecules if learned else 1
+    jobs = [(method, args.model, good[i:i + per], args.n, args.seed) for i in range(0, len(good), per)]
     start = time.perf_counter()
     writer = Chem.SDWriter(str(out))
     try:
@@ -79,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
             results = pool.imap(_generate, jobs)
         else:
             pool, results = None, map(_generate, jobs)
-        for record, mol, error in tqdm(results, total=len(jobs), disable=len(jobs) < 2 or args.quiet,
-                                       desc="molecules", unit="mol"):
+        bar = tqdm(total=len(good), disable=len(good) < 2 or args.quiet, desc="molecules", unit="mol")
+        for record, mol, error in (row for rows in results for row in rows):
+            bar.update()
             if error:
                 failures.append(error)
                 tqdm.write(error, file=sys.stderr)
@@ -94,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 written += 1
             writer.flush()
             molecules += 1
+        bar.close()
         if pool is not None:
             pool.close()
     finally:
@@ -126,12 +138,16 @@ def register(subparsers) -> None:
     p.add_argument("-n", type=int, default=10, help="conformers per molecule (default 10)")
     p.add_argument("-o", "--output", required=True, help="output .sdf")
     p.add_argument("--method", default="etkdg",
-                   help="generator: etkdg, etkdg-mmff, torsional (torsional diffusion on ETKDG local structures), "
-                        "flow (all-atom EGNN flow) (default etkdg)")
+                   help="generator: etkdg, torsional (torsional diffusion on ETKDG local structures), "
+                        "flow (all-atom EGNN flow), each also as NAME-mmff (default etkdg)")
     p.add_argument("--model", help="weights folder for torsional / flow (default: the bundled weights)")
-    p.add_argument("--mmff", action="store_true", help="relax ETKDG conformers with MMFF94")
+    p.add_argument("--mmff", action="store_true",
+                   help="relax the conformers with MMFF94 (any method; a relaxation that changes the stereo is undone)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--batch-molecules", type=int, default=16,
+                   help="torsional / flow: molecules sampled together in one batch (default 16); a molecule's "
+                        "conformers depend on the molecules it is batched with, reproducibly for the same input")
     p.add_argument("--column", help="CSV column holding the SMILES (default: smiles/SMILES/...)")
     p.add_argument("--name-column", help="CSV column naming each molecule")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any molecule failed")

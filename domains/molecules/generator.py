@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
+from rdkit.Chem import rdDistGeom
 
 
 def _describe(mol: Chem.Mol) -> str:
@@ -68,6 +68,18 @@ class ConformerGenerator(abc.ABC):
     @abc.abstractmethod
     def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
         """``n`` conformers (Å) of the molecule on one Mol with explicit hydrogens; same seed, same output."""
+
+    def generate_many(self, mols: list, n: int, seed: int = 0) -> list:
+        """``generate`` for each molecule; a molecule that fails gets its exception (``ValueError``
+        or ``RuntimeError``) in its slot and the others are still made. Learned generators batch
+        the molecules together."""
+        out: list = []
+        for m in mols:
+            try:
+                out.append(self.generate(m, n, seed=seed))
+            except (ValueError, RuntimeError) as e:
+                out.append(e)
+        return out
 
     @staticmethod
     def from_pretrained(folder=None, device="cpu", **kwargs) -> "ConformerGenerator":
@@ -133,12 +145,6 @@ class ETKDG(ConformerGenerator):
         return mol
 
     def _relax(self, mol: Chem.Mol) -> None:
-        if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
-            warnings.warn(f"MMFF94 has no parameters for {_describe(mol)}; conformers left unrelaxed",
-                          UserWarning, stacklevel=3)
-            return
-        results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(
-            mol, numThreads=self.num_threads, maxIters=self.max_iters)
-        for conf, (not_converged, energy) in zip(mol.GetConformers(), results):
-            conf.SetDoubleProp("mmff_energy", energy)
-            conf.SetBoolProp("mmff_converged", not_converged == 0)
+        from .relax import mmff_relax
+
+        mmff_relax(mol, self.max_iters, self.num_threads, reference=Chem.Mol(mol))

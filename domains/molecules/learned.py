@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import Chem
+from torch_geometric.data import Batch
 
 from .featurize import ELEMENTS, featurize
 from .generator import ETKDG, ConformerGenerator, _describe, prepare
@@ -54,47 +55,81 @@ class LearnedConformers(ConformerGenerator):
         conformers with a warning; samples that fail ``_accept`` are redrawn up to ``max_retries``
         rounds, then replaced by ETKDG ones. ``self.last_stats`` counts how they were obtained
         (``stat_keys``)."""
+        result = self.generate_many([mol_or_smiles], n, seed)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def generate_many(self, mols: list, n: int, seed: int = 0) -> list:
+        """``generate`` for several molecules, their first round sampled in shared batches (of up
+        to ``batch_atoms`` atoms): many small molecules cost few network calls. Reproducible for
+        the same list and ``seed``, though not identical to one ``generate`` call per molecule
+        (the noise is drawn for the batch). A molecule that fails gets its exception in its slot;
+        the others are still made. ``self.last_stats`` sums the counts over the molecules."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0 for reproducible output, got {seed}")
-        mol = prepare(mol_or_smiles)
-        reason = self.out_of_scope(mol)
-        if reason is not None:
-            return self._etkdg_instead(mol, n, seed, reason)
-        check = has_stereo_labels(mol)
-        data = featurize(mol)
+        out: list = [None] * len(mols)
+        jobs = []
+        totals = dict.fromkeys(self.stat_keys, 0)
+        for i, m in enumerate(mols):
+            try:
+                mol = prepare(m)
+                reason = self.out_of_scope(mol)
+                if reason is not None:
+                    out[i] = self._etkdg_instead(mol, n, seed, reason)
+                    totals["etkdg"] += n
+                    totals["reason"] = reason
+                else:
+                    jobs.append(_Job(i, mol, has_stereo_labels(mol), featurize(mol), n, self.stat_keys))
+            except (ValueError, RuntimeError) as e:
+                out[i] = e
         gen = self._generator(seed)
-        results: list = [None] * n
-        todo = list(range(n))
-        stats = dict.fromkeys(self.stat_keys, 0)
-        probe = Chem.Mol(mol)
-        probe.AddConformer(Chem.Conformer(mol.GetNumAtoms()), assignId=True)
-        for attempt in range(1 + self.max_retries):
-            if not todo:
-                break
-            still = []
-            for slot, pos in zip(todo, self._sample(mol, data, len(todo), seed, attempt, gen)):
-                probe.GetConformer().SetPositions(np.asarray(pos, dtype=np.float64))
-                verdict = self._accept(mol, probe, check)
-                if verdict is None:
-                    still.append(slot)
-                    continue
-                key, source = verdict
-                results[slot] = (probe.GetConformer().GetPositions(), source)
-                stats[key] += 1
-                stats["resampled"] += attempt > 0
-            todo = still
-        return self._finish(mol, results, todo, seed, stats,
-                            f"{self.name} conformers kept the wrong stereochemistry after {self.max_retries} "
-                            "resampling rounds")
+        graphs = [self._graphs(job.mol, job.data, n, seed, 0) for job in jobs]
+        samples = iter(self._sample_graphs([g for gs in graphs for g in gs], gen))
+        for job in jobs:
+            job.take([next(samples) for _ in range(n)], 0, self._accept)
+            for attempt in range(1, 1 + self.max_retries):
+                if not job.todo:
+                    break
+                job.take(self._sample_graphs(self._graphs(job.mol, job.data, len(job.todo), seed, attempt), gen),
+                         attempt, self._accept)
+            try:
+                out[job.index] = self._finish(job.mol, job.results, job.todo, seed, job.stats,
+                                              f"{self.name} conformers kept the wrong stereochemistry after "
+                                              f"{self.max_retries} resampling rounds")
+            except ValueError as e:
+                out[job.index] = e
+                continue
+            for k in self.stat_keys:
+                totals[k] += job.stats[k]
+        self.last_stats = totals
+        return out
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator().manual_seed(seed)
 
-    def _sample(self, mol: Chem.Mol, data, k: int, seed: int, attempt: int, gen) -> list[np.ndarray]:
-        """``k`` raw conformers ``(N, 3)`` Å of ``mol`` (featurised as ``data``) in round ``attempt``."""
+    def _graphs(self, mol: Chem.Mol, data, k: int, seed: int, attempt: int) -> list:
+        """The ``k`` graphs (``featurize`` data, with starting positions where the model needs
+        them) whose samples are round ``attempt``'s conformers of ``mol``."""
         raise NotImplementedError
+
+    def _sample_graphs(self, graphs: list, gen) -> list[np.ndarray]:
+        """One conformer ``(N_i, 3)`` Å per graph, from ``self.model.sample`` on batches of up to
+        ``batch_atoms`` atoms (one graph at least)."""
+        out: list[np.ndarray] = []
+        start = 0
+        while start < len(graphs):
+            stop, atoms = start + 1, graphs[start].num_nodes
+            while stop < len(graphs) and atoms + graphs[stop].num_nodes <= self.batch_atoms:
+                atoms += graphs[stop].num_nodes
+                stop += 1
+            chunk = graphs[start:stop]
+            pos = self.model.sample(Batch.from_data_list(chunk), self.steps, self.method, gen).cpu().double().numpy()
+            out.extend(np.split(pos, np.cumsum([g.num_nodes for g in chunk])[:-1]))
+            start = stop
+        return out
 
     def _accept(self, mol: Chem.Mol, probe: Chem.Mol, check: bool) -> tuple[str, str] | None:
         """``(stats key, conformer label)`` for the conformer on ``probe`` (which it may fix in
@@ -104,20 +139,45 @@ class LearnedConformers(ConformerGenerator):
     def _etkdg_instead(self, mol: Chem.Mol, n: int, seed: int, reason: str) -> Chem.Mol:
         """All ``n`` conformers from ETKDG, with a warning naming ``reason``."""
         warnings.warn(f"{_describe(mol)}: {reason}; using ETKDG conformers instead", UserWarning, stacklevel=3)
-        self.last_stats = {**dict.fromkeys(self.stat_keys, 0), "etkdg": n, "reason": reason}
         return _write(mol, [(p, "etkdg") for p in _etkdg_positions(mol, n, seed)])
 
     def _finish(self, mol: Chem.Mol, results: list, todo: list, seed: int, stats: dict, failure: str) -> Chem.Mol:
         """Fill the ``todo`` slots of ``results`` with stereo-checked ETKDG conformers (warning
-        ``failure``), record ``stats`` and write the conformers onto a copy of ``mol``."""
+        ``failure``), count them in ``stats`` and write the conformers onto a copy of ``mol``."""
         if todo:
             warnings.warn(f"{_describe(mol)}: {len(todo)} of {len(results)} {failure}; replaced by ETKDG conformers",
                           UserWarning, stacklevel=3)
             for slot, pos in zip(todo, _etkdg_positions(mol, len(todo), seed)):
                 results[slot] = (pos, "etkdg")
             stats["etkdg"] = len(todo)
-        self.last_stats = stats
         return _write(mol, results)
+
+
+class _Job:
+    """One molecule's conformer slots through the sampling rounds of ``generate_many``."""
+
+    def __init__(self, index: int, mol: Chem.Mol, check: bool, data, n: int, stat_keys):
+        self.index, self.mol, self.check, self.data = index, mol, check, data
+        self.results: list = [None] * n
+        self.todo = list(range(n))
+        self.stats = dict.fromkeys(stat_keys, 0)
+        self.probe = Chem.Mol(mol)
+        self.probe.AddConformer(Chem.Conformer(mol.GetNumAtoms()), assignId=True)
+
+    def take(self, samples: list[np.ndarray], attempt: int, accept) -> None:
+        """Fill the open slots with ``samples`` (one each) that ``accept`` keeps."""
+        still = []
+        for slot, pos in zip(self.todo, samples):
+            self.probe.GetConformer().SetPositions(np.asarray(pos, dtype=np.float64))
+            verdict = accept(self.mol, self.probe, self.check)
+            if verdict is None:
+                still.append(slot)
+                continue
+            key, source = verdict
+            self.results[slot] = (self.probe.GetConformer().GetPositions(), source)
+            self.stats[key] += 1
+            self.stats["resampled"] += attempt > 0
+        self.todo = still
 
 
 def has_stereo_labels(mol: Chem.Mol) -> bool:

@@ -51,7 +51,6 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from e3nn import o3
 from rdkit import Chem
@@ -369,21 +368,15 @@ class TorsionalConformers(LearnedConformers):
             return None
         return "ok", "torsional"
 
-    def _sample(self, mol, data, k: int, seed: int, attempt: int, gen) -> list[np.ndarray]:
-        """``k`` conformers: ETKDG local structures (stream ``attempt``), torsions from the model."""
+    def _graphs(self, mol, data, k: int, seed: int, attempt: int) -> list:
+        """``k`` copies of ``data`` on ETKDG local structures (stream ``attempt``) whose torsions
+        the model redraws."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")            # prepare's note was given once already
             emb = ETKDG().generate(mol, k, seed=rdkit_seed(seed, 100 + attempt) >> 1)
         locals_ = [c.GetPositions() for c in emb.GetConformers()]
-        locals_ = [locals_[i % len(locals_)] for i in range(k)]           # ETKDG may embed fewer
-        per = max(1, self.batch_atoms // max(1, data.num_nodes))
-        out = []
-        for start in range(0, k, per):
-            chunk = locals_[start:start + per]
-            batch = Batch.from_data_list([_with_pos(data, torch.tensor(p, dtype=torch.float32)) for p in chunk])
-            pos = self.model.sample(batch, self.steps, self.method, gen).numpy()
-            out.extend(np.split(pos, len(chunk)))
-        return out
+        return [_with_pos(data, torch.tensor(locals_[i % len(locals_)], dtype=torch.float32))   # ETKDG may embed fewer
+                for i in range(k)]
 
 
 # --- training ------------------------------------------------------------------------------------
