@@ -296,3 +296,16 @@ def test_generate_many_shares_network_calls_and_keeps_every_molecule(generator):
     np.testing.assert_array_equal(again[3].GetConformer(1).GetPositions(), out[3].GetConformer(1).GetPositions())
     with pytest.raises(ValueError, match="not a smiles|SMILES"):
         generator.generate("not a smiles", 2)
+
+
+def test_generate_many_keeps_going_when_one_molecule_has_no_local_structure(generator, monkeypatch):
+    real = generator._graphs
+
+    def picky(mol, data, k, seed, attempt):
+        if mol.GetNumHeavyAtoms() == 5:                       # butanol
+            raise ValueError("ETKDG could not embed any conformer")
+        return real(mol, data, k, seed, attempt)
+
+    monkeypatch.setattr(generator, "_graphs", picky)
+    out = generator.generate_many(["CCCCO", IBUPROFEN], 2)
+    assert isinstance(out[0], ValueError) and out[1].GetNumConformers() == 2

@@ -86,20 +86,26 @@ class LearnedConformers(ConformerGenerator):
             except (ValueError, RuntimeError) as e:
                 out[i] = e
         gen = self._generator(seed)
-        graphs = [self._graphs(job.mol, job.data, n, seed, 0) for job in jobs]
-        samples = iter(self._sample_graphs([g for gs in graphs for g in gs], gen))
+        first = {}
+        for job in jobs:
+            try:
+                first[job.index] = self._graphs(job.mol, job.data, n, seed, 0)
+            except (ValueError, RuntimeError) as e:           # e.g. no ETKDG local structure
+                out[job.index] = e
+        jobs = [job for job in jobs if job.index in first]
+        samples = iter(self._sample_graphs([g for job in jobs for g in first[job.index]], gen))
         for job in jobs:
             job.take([next(samples) for _ in range(n)], 0, self._accept)
-            for attempt in range(1, 1 + self.max_retries):
-                if not job.todo:
-                    break
-                job.take(self._sample_graphs(self._graphs(job.mol, job.data, len(job.todo), seed, attempt), gen),
-                         attempt, self._accept)
             try:
+                for attempt in range(1, 1 + self.max_retries):
+                    if not job.todo:
+                        break
+                    job.take(self._sample_graphs(self._graphs(job.mol, job.data, len(job.todo), seed, attempt), gen),
+                             attempt, self._accept)
                 out[job.index] = self._finish(job.mol, job.results, job.todo, seed, job.stats,
                                               f"{self.name} conformers kept the wrong stereochemistry after "
                                               f"{self.max_retries} resampling rounds")
-            except ValueError as e:
+            except (ValueError, RuntimeError) as e:
                 out[job.index] = e
                 continue
             for k in self.stat_keys:
