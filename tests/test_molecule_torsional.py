@@ -309,3 +309,12 @@ def test_generate_many_keeps_going_when_one_molecule_has_no_local_structure(gene
     monkeypatch.setattr(generator, "_graphs", picky)
     out = generator.generate_many(["CCCCO", IBUPROFEN], 2)
     assert isinstance(out[0], ValueError) and out[1].GetNumConformers() == 2
+
+
+def test_generate_many_takes_a_conformer_count_per_molecule(generator):
+    out = generator.generate_many(["CCCCO", IBUPROFEN], [1, 3], seed=0)
+    assert [m.GetNumConformers() for m in out] == [1, 3]
+    with pytest.raises(ValueError, match="2 conformer counts for 3 molecules"):
+        generator.generate_many(["CCCCO", IBUPROFEN, "CCO"], [1, 3])
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        generator.generate_many(["CCCCO"], 0)

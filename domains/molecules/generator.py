@@ -60,6 +60,17 @@ def rdkit_seed(seed: int, stream: int = 0) -> int:
     return int(state & 0x7FFFFFFF) | 1
 
 
+def per_molecule(n, count: int) -> list[int]:
+    """``n`` (an int, or one int per molecule) as a list of ``count`` conformer counts, each >= 1."""
+    ns = [n] * count if isinstance(n, (int, np.integer)) else [int(k) for k in n]
+    if len(ns) != count:
+        raise ValueError(f"n lists {len(ns)} conformer counts for {count} molecules")
+    bad = [k for k in ns if k < 1]
+    if bad:
+        raise ValueError(f"n must be >= 1, got {bad[0]}")
+    return ns
+
+
 class ConformerGenerator(abc.ABC):
     """Interface: ``generate(mol_or_smiles, n, seed)`` -> Mol with explicit H and ``n`` conformers."""
 
@@ -69,14 +80,14 @@ class ConformerGenerator(abc.ABC):
     def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
         """``n`` conformers (Å) of the molecule on one Mol with explicit hydrogens; same seed, same output."""
 
-    def generate_many(self, mols: list, n: int, seed: int = 0) -> list:
-        """``generate`` for each molecule; a molecule that fails gets its exception (``ValueError``
-        or ``RuntimeError``) in its slot and the others are still made. Learned generators batch
-        the molecules together."""
+    def generate_many(self, mols: list, n, seed: int = 0) -> list:
+        """``generate`` for each molecule (``n`` conformers each, or ``n[i]`` for molecule i); a
+        molecule that fails gets its exception (``ValueError`` or ``RuntimeError``) in its slot and
+        the others are still made. Learned generators batch the molecules together."""
         out: list = []
-        for m in mols:
+        for m, k in zip(mols, per_molecule(n, len(mols))):
             try:
-                out.append(self.generate(m, n, seed=seed))
+                out.append(self.generate(m, k, seed=seed))
             except (ValueError, RuntimeError) as e:
                 out.append(e)
         return out

@@ -11,7 +11,7 @@ from rdkit import Chem
 from torch_geometric.data import Batch
 
 from .featurize import ELEMENTS, featurize
-from .generator import ETKDG, ConformerGenerator, _describe, prepare
+from .generator import ETKDG, ConformerGenerator, _describe, per_molecule, prepare
 from .metrics import stereo_preserved
 
 
@@ -60,14 +60,14 @@ class LearnedConformers(ConformerGenerator):
             raise result
         return result
 
-    def generate_many(self, mols: list, n: int, seed: int = 0) -> list:
-        """``generate`` for several molecules, their first round sampled in shared batches (of up
-        to ``batch_atoms`` atoms): many small molecules cost few network calls. Reproducible for
-        the same list and ``seed``, though not identical to one ``generate`` call per molecule
-        (the noise is drawn for the batch). A molecule that fails gets its exception in its slot;
-        the others are still made. ``self.last_stats`` sums the counts over the molecules."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+    def generate_many(self, mols: list, n, seed: int = 0) -> list:
+        """``generate`` for several molecules (``n`` conformers each, or ``n[i]`` for molecule i),
+        their first round sampled in shared batches (of up to ``batch_atoms`` atoms): many small
+        molecules cost few network calls. Reproducible for the same list and ``seed``, though not
+        identical to one ``generate`` call per molecule (the noise is drawn for the batch). A
+        molecule that fails gets its exception in its slot; the others are still made.
+        ``self.last_stats`` sums the counts over the molecules."""
+        ns = per_molecule(n, len(mols))
         if seed < 0:
             raise ValueError(f"seed must be >= 0 for reproducible output, got {seed}")
         out: list = [None] * len(mols)
@@ -78,24 +78,24 @@ class LearnedConformers(ConformerGenerator):
                 mol = prepare(m)
                 reason = self.out_of_scope(mol)
                 if reason is not None:
-                    out[i] = self._etkdg_instead(mol, n, seed, reason)
-                    totals["etkdg"] += n
+                    out[i] = self._etkdg_instead(mol, ns[i], seed, reason)
+                    totals["etkdg"] += ns[i]
                     totals["reason"] = reason
                 else:
-                    jobs.append(_Job(i, mol, has_stereo_labels(mol), featurize(mol), n, self.stat_keys))
+                    jobs.append(_Job(i, mol, has_stereo_labels(mol), featurize(mol), ns[i], self.stat_keys))
             except (ValueError, RuntimeError) as e:
                 out[i] = e
         gen = self._generator(seed)
         first = {}
         for job in jobs:
             try:
-                first[job.index] = self._graphs(job.mol, job.data, n, seed, 0)
+                first[job.index] = self._graphs(job.mol, job.data, ns[job.index], seed, 0)
             except (ValueError, RuntimeError) as e:           # e.g. no ETKDG local structure
                 out[job.index] = e
         jobs = [job for job in jobs if job.index in first]
         samples = iter(self._sample_graphs([g for job in jobs for g in first[job.index]], gen))
         for job in jobs:
-            job.take([next(samples) for _ in range(n)], 0, self._accept)
+            job.take([next(samples) for _ in range(ns[job.index])], 0, self._accept)
             try:
                 for attempt in range(1, 1 + self.max_retries):
                     if not job.todo:
