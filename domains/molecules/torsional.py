@@ -101,6 +101,17 @@ def _envelope(d: torch.Tensor, cutoff: float) -> torch.Tensor:
     return torch.where(d < cutoff, 0.5 * (torch.cos(math.pi * d / cutoff) + 1), torch.zeros_like(d))
 
 
+def _same_molecule_pairs(graph: torch.Tensor, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(b, a)``: every pair of an item b (of molecule ``graph[b]``) and an atom a of the same
+    molecule (``batch (N,)``, sorted as a ``Batch`` keeps it), ordered by b then a."""
+    counts = torch.bincount(batch, minlength=int(graph.max()) + 1 if graph.numel() else 0)
+    start = torch.cumsum(counts, 0) - counts
+    per = counts[graph]
+    b = torch.repeat_interleave(torch.arange(len(graph), device=graph.device), per)
+    offset = torch.arange(len(b), device=graph.device) - torch.repeat_interleave(torch.cumsum(per, 0) - per, per)
+    return b, start[graph][b] + offset
+
+
 def molecule_edges(pos: torch.Tensor, data, cutoff: float):
     """Extended graph united with radius edges on ``pos``: ``edge_index (2, E)`` (src, dst), static
     features ``(E, edge_dim + 1)`` (last column: radius-only flag), weights ``(E,)`` (1 on graph
@@ -204,11 +215,11 @@ class TorsionScoreNet(nn.Module):
             return pos.new_zeros(0)
         centre, axis = 0.5 * (pos[j] + pos[k]), pos[k] - pos[j]
         tb = data.batch[j]
-        r = pos[None, :, :] - centre[:, None, :]                           # (T, N, 3), dense
-        dist = r.norm(dim=-1)
-        near = (dist < c.bond_cutoff) & (tb[:, None] == data.batch[None, :])
-        b, a = near.nonzero(as_tuple=True)
-        rv, d = r[b, a], dist[b, a]
+        b, a = _same_molecule_pairs(tb, data.batch)                        # every (torsion, atom) of one molecule
+        rv = pos[a] - centre[b]
+        d = rv.norm(dim=-1)
+        near = d < c.bond_cutoff
+        b, a, rv, d = b[near], a[near], rv[near], d[near]
         y_r = o3.spherical_harmonics(self.sh, rv, normalize=True, normalization="component")
         y_u = o3.spherical_harmonics("2e", axis, normalize=True, normalization="component")
         filt = self.bond_filter(y_r, y_u[b])
@@ -287,7 +298,7 @@ class TorsionalDiffusion(Pretrained, nn.Module):
         z = torch.randn(x0.shape, generator=generator, dtype=f64, device=dev).to(pos.device)
         xt = wrap(x0.to(f64) + sig * z)
         target = self.process.kernel(x0.to(f64)[:, None], sig).score(xt[:, None])[:, 0]
-        pos_t = rotate_torsions(pos, ti, si, (sig * z).to(pos.dtype))
+        pos_t = rotate_torsions(pos, ti, si, (sig * z).to(pos.dtype), data.batch[ti[1]])
         return pos_t, x0, xt.to(pos.dtype), target.to(pos.dtype)
 
     def forward(self, batch, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -324,18 +335,19 @@ class TorsionalDiffusion(Pretrained, nn.Module):
         ti, si = batch.torsion_index, batch.side_index
         local = batch.pos.to(f64)
         x_local = dihedrals(local, ti)
+        graph = batch.batch[ti[1]]
         if ti.shape[1] == 0:
             return (local.cpu(), x_local.cpu()) if return_torsions else local.cpu()
         x_init = self.process.prior_sample(ti.shape[1], generator=generator)        # (T, 1) uniform
 
         def model(x, tt):
-            pos = rotate_torsions(local, ti, si, x[:, 0].to(dev) - x_local)
+            pos = rotate_torsions(local, ti, si, x[:, 0].to(dev) - x_local, graph)
             t = torch.full((batch.num_graphs,), float(tt[0]), dtype=f64, device=dev)
             return score_fn(pos.to(dtype), t.to(dtype), batch).to(f64).cpu()[:, None]
 
         x = sample(model, self.process, x_init=x_init, steps=steps or self.config.steps,
                    method=method or self.config.method, generator=generator)[:, 0]
-        pos = rotate_torsions(local, ti, si, x.to(dev) - x_local).cpu()
+        pos = rotate_torsions(local, ti, si, x.to(dev) - x_local, graph).cpu()
         return (pos, x) if return_torsions else pos
 
 
