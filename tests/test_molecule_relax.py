@@ -61,3 +61,18 @@ def test_molecules_without_mmff_parameters_are_left_unrelaxed_with_a_warning():
     with pytest.warns(UserWarning, match="MMFF94 has no parameters"):
         assert mmff_relax(mol) == 0
     np.testing.assert_array_equal(mol.GetConformer().GetPositions(), pos)
+
+
+def test_relaxation_leaves_the_molecule_itself_untouched():
+    """RDKit's MMFF typing re-perceives aromaticity on the Mol it is given (this Platinum ligand's
+    pyrimidinone turns non-aromatic); ``mmff_relax`` moves only the coordinates, so the written
+    molecule still matches its input (and the crystal pose, for RMSD)."""
+    smiles = "COc1cccc(-c2cccc([C@@H]3C[C@@H]3c3cc(=O)n(C)c(N)n3)c2)c1"
+    mol = ETKDG().generate(smiles, 2, seed=0)
+    before = Chem.MolToSmiles(mol)
+    raw = Chem.Mol(mol)
+    rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(raw)
+    assert Chem.MolToSmiles(raw) != before                      # what RDKit alone does to the Mol
+    assert mmff_relax(mol, reference=Chem.Mol(mol)) == 2
+    assert Chem.MolToSmiles(mol) == before
+    np.testing.assert_allclose(mol.GetConformer(1).GetPositions(), raw.GetConformer(1).GetPositions(), atol=1e-6)

@@ -29,12 +29,15 @@ def mmff_relax(mol: Chem.Mol, max_iters: int = 200, num_threads: int = 1, refere
     differs from it gets its input coordinates back and ``mmff_converged`` False. Without MMFF
     parameters for the molecule a ``UserWarning`` says so and nothing moves.
     """
-    if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
+    work = Chem.Mol(mol)               # MMFF typing re-perceives aromaticity in place: keep it off ``mol``
+    if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(work):
         warnings.warn(f"MMFF94 has no parameters for {_describe(mol)}; conformers left unrelaxed",
                       UserWarning, stacklevel=2)
         return 0
+    results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(work, numThreads=num_threads, maxIters=max_iters)
     before = [c.GetPositions() for c in mol.GetConformers()]
-    results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(mol, numThreads=num_threads, maxIters=max_iters)
+    for conf, done in zip(mol.GetConformers(), work.GetConformers()):
+        conf.SetPositions(done.GetPositions())
     relaxed = 0
     for conf, start, (not_converged, energy) in zip(mol.GetConformers(), before, results):
         if reference is not None and not stereo_preserved(reference, mol, conf.GetId()):
