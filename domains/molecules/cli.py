@@ -145,9 +145,10 @@ def register(subparsers) -> None:
                    help="relax the conformers with MMFF94 (any method; a relaxation that changes the stereo is undone)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--batch-molecules", type=int, default=16,
-                   help="torsional / flow: molecules sampled together in one batch (default 16); a molecule's "
-                        "conformers depend on the molecules it is batched with, reproducibly for the same input")
+    p.add_argument("--batch-molecules", type=int, default=1,
+                   help="torsional / flow: molecules sampled together in one batch (default 1). Meant for a GPU; "
+                        "on CPU the cost grows with the atoms either way. With K > 1 a molecule's conformers "
+                        "depend on the molecules it is batched with (reproducibly for the same input)")
     p.add_argument("--column", help="CSV column holding the SMILES (default: smiles/SMILES/...)")
     p.add_argument("--name-column", help="CSV column naming each molecule")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any molecule failed")
