@@ -76,3 +76,8 @@ def test_relaxation_leaves_the_molecule_itself_untouched():
     assert mmff_relax(mol, reference=Chem.Mol(mol)) == 2
     assert Chem.MolToSmiles(mol) == before
     np.testing.assert_allclose(mol.GetConformer(1).GetPositions(), raw.GetConformer(1).GetPositions(), atol=1e-6)
+
+
+def test_only_learned_generators_load_weights():
+    with pytest.raises(ValueError, match="ETKDG has no pretrained weights"):
+        ETKDG.from_pretrained()

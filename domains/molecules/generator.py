@@ -92,10 +92,14 @@ class ConformerGenerator(abc.ABC):
                 out.append(e)
         return out
 
-    @staticmethod
-    def from_pretrained(folder=None, device="cpu", **kwargs) -> "ConformerGenerator":
+    @classmethod
+    def from_pretrained(cls, folder=None, device="cpu", **kwargs) -> "ConformerGenerator":
         """The bundled learned generator (torsional diffusion trained on the CCD; see
-        ``benchmarks/RESULTS.md`` for how it compares with ETKDG), or the one in ``folder``."""
+        ``benchmarks/RESULTS.md`` for how it compares with ETKDG), or the one in ``folder``.
+        Learned generator classes load their own weights; other generators have none."""
+        if cls is not ConformerGenerator:
+            raise ValueError(f"{cls.__name__} has no pretrained weights; "
+                             "ConformerGenerator.from_pretrained() gives the bundled learned generator")
         from .torsional import TorsionalConformers
 
         return TorsionalConformers.from_pretrained(folder, device=device, **kwargs)
