@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="every K-th Platinum ligand (default all)")
     ap.add_argument("--n", type=int, default=50, help="conformers per Platinum ligand (default 50)")
     ap.add_argument("--model", help="weights folder of a learned method (default: its bundled weights)")
+    ap.add_argument("--steps", type=int, help="sampler steps of a learned method (default: the model's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=1, help="GMTKN55 repeats with consecutive seeds (default 1)")
     ap.add_argument("--skip-platinum", action="store_true", help="GMTKN55 only")
@@ -127,6 +128,11 @@ def main() -> None:
         raise SystemExit(f"reference data not found at {DATA}")
     RDLogger.DisableLog("rdApp.*")
     gen = generators()[args.method](args.model)
+    if args.steps:
+        learned = getattr(gen, "base", gen)              # inside MMFFRelaxed for NAME-mmff
+        if not hasattr(learned, "steps"):
+            raise SystemExit(f"--steps is for the learned methods, not {args.method}")
+        learned.steps = args.steps
     bar, end = ("| ", " |") if args.markdown else ("", "")
     rec, sec_p, made_p, failed = ({}, 0.0, 0, []) if args.skip_platinum else platinum(gen, args.every, args.n, args.seed, args.batch_molecules)
     if rec:
