@@ -32,6 +32,7 @@ from rdkit import Chem, RDLogger
 
 from scidiff.molecules.cli import generators
 from scidiff.molecules.ensembles import read_ensembles
+from scidiff.molecules.generator import per_molecule
 from scidiff.molecules.metrics import coverage_matching, recovery, rmsd_matrix, stereo_preserved, summarize_ensembles
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
@@ -49,18 +50,12 @@ def count_stereo(source: Chem.Mol, mol: Chem.Mol) -> None:
 
 def made_in_groups(gen, inputs: list, n, seed: int, group: int):
     """``(input index, Mol or exception, seconds of its group / group size)`` for every input,
-    made ``group`` at a time with ``generate_many`` (``group`` 0: one ``generate`` each)."""
-    ns = n if isinstance(n, list) else [n] * len(inputs)
-    for lo in range(0, len(inputs), group or 1):
-        hi = min(lo + (group or 1), len(inputs))
+    made ``max(group, 1)`` at a time with ``generate_many`` (one molecule: the same as ``generate``)."""
+    ns, step = per_molecule(n, len(inputs)), max(group, 1)
+    for lo in range(0, len(inputs), step):
+        hi = min(lo + step, len(inputs))
         start = time.perf_counter()
-        if group:
-            mols = gen.generate_many(inputs[lo:hi], ns[lo:hi], seed=seed)
-        else:
-            try:
-                mols = [gen.generate(inputs[lo], ns[lo], seed=seed)]
-            except ValueError as e:
-                mols = [e]
+        mols = gen.generate_many(inputs[lo:hi], ns[lo:hi], seed=seed)
         share = (time.perf_counter() - start) / (hi - lo)
         yield from ((lo + i, m, share) for i, m in enumerate(mols))
 
@@ -119,8 +114,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="GMTKN55 repeats with consecutive seeds (default 1)")
     ap.add_argument("--skip-platinum", action="store_true", help="GMTKN55 only")
     ap.add_argument("--batch-molecules", type=int, default=0,
-                    help="make K molecules at a time with generate_many (learned methods batch them; default 0: "
-                         "one generate call per molecule)")
+                    help="make K molecules at a time with generate_many (learned methods batch them; default: "
+                         "one molecule per call)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", help="also write the per-ligand Platinum min-RMSDs here (for paired comparisons)")
     args = ap.parse_args()
