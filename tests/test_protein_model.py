@@ -193,7 +193,7 @@ def test_sampler_paths_end_on_what_an_oracle_network_predicts(recipe):
     x0 = (x0 - x0.mean(0)) * 0.1                                           # nm, centred
     model = BackboneGenerator(FrameFlowConfig(**TINY, recipe=recipe))
 
-    def oracle(r, x, t, mask):
+    def oracle(r, x, t, mask, sc=None):
         n = len(x)
         return r0.expand(n, -1, -1, -1).to(r), x0.expand(n, -1, -1).to(x), torch.zeros(n, len(x0), 2)
 
@@ -279,3 +279,74 @@ def test_aux_losses_join_the_training_loss_only_near_the_data(two_chains):
             extra = 0.25 * (a["bb"] + a["dist"]) if joins else 0.0
             assert float(a["loss"]) == pytest.approx(float(p["loss"] + extra), rel=1e-5)
             assert (float(a["bb"]) > 0) == joins
+
+
+def test_self_conditioning_starts_as_the_plain_trunk_and_stays_equivariant():
+    """The previous prediction enters through a zero-initialised projection (so fine-tuning a plain
+    model into a self-conditioned one starts from the same function); once trained it changes the
+    output, and moving frames and previous prediction together keeps the trunk equivariant."""
+    torch.manual_seed(0)
+    plain = random_trunk(seed=5)
+    sc_trunk = IPATrunk(**TINY, self_condition=True).double().eval()
+    missing = sc_trunk.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing == ["pair.sc_proj.weight"]
+    B, L = 2, 12
+    r, x = random_frames(B, L, seed=2)
+    mask = torch.ones(B, L, dtype=torch.bool)
+    mask[1, 10:] = False
+    time = torch.tensor([0.4, 0.9], dtype=f64)
+    prev = torch.randn(B, L, 3, generator=torch.Generator().manual_seed(3), dtype=f64) * 1.5
+    with torch.no_grad():
+        ref = plain(r, x, time, mask)
+        for sc in (None, prev):
+            for a, b in zip(ref, sc_trunk(r, x, time, mask, sc)):
+                assert torch.equal(a, b)
+        torch.nn.init.normal_(sc_trunk.pair.sc_proj.weight, std=0.5)
+        s1, r1, x1, psi1 = sc_trunk(r, x, time, mask, prev)
+        assert (x1[mask] - ref[2][mask]).abs().max() > 1e-3          # the previous prediction is read
+        q = SO3().random(1, generator=torch.Generator().manual_seed(9))[0]
+        d = torch.tensor([-1.0, 4.0, 2.0], dtype=f64)
+        s2, r2, x2, psi2 = sc_trunk(q @ r, x @ q.T + d, time, mask, prev @ q.T + d)
+    assert torch.allclose(s2[mask], s1[mask], atol=1e-5) and torch.allclose(psi2[mask], psi1[mask], atol=1e-5)
+    assert torch.allclose(r2[mask], q @ r1[mask], atol=1e-5)
+    assert torch.allclose(x2[mask], x1[mask] @ q.T + d, atol=1e-5)
+    with pytest.raises(ValueError, match="without self_condition"):
+        plain(r, x, time, mask, prev)
+
+
+def test_self_conditioned_sampling_feeds_back_each_previous_prediction():
+    model = BackboneGenerator(FrameFlowConfig(**TINY, self_condition=True))
+    torch.nn.init.normal_(model.trunk.pair.sc_proj.weight, std=0.5)
+    predict, calls = model.predict, []
+
+    def recording(r, x, t, mask, sc=None):
+        out = predict(r, x, t, mask, sc)
+        calls.append((sc, out[1].detach().clone()))
+        return out
+
+    model.predict = recording
+    model.sample_frames(20, n=2, seed=0, steps=6)
+    assert len(calls) == 6 and calls[0][0] is None
+    for (_, before), (sc, _) in zip(calls, calls[1:]):
+        centred = before - before.mean(1, keepdim=True)
+        assert torch.allclose(sc, centred, atol=1e-6)
+
+
+@needs_data
+def test_self_conditioned_training_reaches_the_new_projection_from_plain_weights(two_chains, tmp_path):
+    """Fine-tuning from a plain model's folder: ``load_weights(allow_missing=True)`` keeps the new
+    projection at zero (strict loading names it), and training steps move it."""
+    from scidiff.train.pretrained import load_weights
+
+    _, ds = two_chains
+    batch = ds.get_batch([0, 1])
+    torch.manual_seed(0)
+    BackboneGenerator(FrameFlowConfig(**TINY)).save_pretrained(tmp_path / "plain")
+    model = BackboneGenerator(FrameFlowConfig(**TINY, self_condition=True))
+    with pytest.raises(ValueError, match="missing.*sc_proj"):
+        load_weights(model, tmp_path / "plain")
+    assert load_weights(model, tmp_path / "plain", allow_missing=True) == ["trunk.pair.sc_proj.weight"]
+    assert not model.trunk.pair.sc_proj.weight.any()
+    curve = train_steps(model, batch, 20)
+    assert all(math.isfinite(v) for v in curve)
+    assert model.trunk.pair.sc_proj.weight.abs().max() > 1e-4

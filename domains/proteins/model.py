@@ -27,6 +27,12 @@ the ideal N, CA, C atoms of the predicted frames and their distances below 6 Å,
 chain's local geometry (bond lengths and angles, no overlaps) that the per-frame losses only
 reach indirectly.
 
+Self-conditioning (``self_condition``, FrameFlow's): in training, half the batches first predict
+clean frames without gradient and feed those CA positions back into the pair features
+(:class:`.ipa.PairFeatures`) of the pass that is trained; in sampling every step after the first
+gets the previous step's prediction. It adds a zero-initialised projection, so a model without it
+fine-tunes into one with it (``train.init_from``).
+
 Sampling runs ``scidiff.sample`` on the product process of the path (a ``GaussianFactor`` given
 x^_0 for the translations and the rotation process): all samples of one call share a length, so
 no padding is needed and the core engine fits as is. The returned frames are the clean
@@ -90,6 +96,7 @@ class FrameFlowConfig:
     aux_weight: float = 0.0     # backbone-atom + local distance losses (FrameDiff's 0.25); 0 disables them
     aux_t_max: float = 0.25     # ... applied to chains with t < aux_t_max (near the data)
     aux_cutoff: float = 6.0     # distance loss on atom pairs closer than this in the data (Å)
+    self_condition: bool = False  # feed the previous clean prediction back (half the training batches)
     sample_steps: int = 100
 
 
@@ -117,7 +124,8 @@ class BackboneGenerator(Pretrained, nn.Module):
         self.config = config or FrameFlowConfig(**overrides)
         c = self.config
         self.trunk = IPATrunk(c.c_s, c.c_z, c.c_hidden, c.heads, c.qk_points, c.v_points, c.blocks, c.seq_heads,
-                              c.max_rel, c.rbf_bins, length_unit=1.0 / c.trans_scale)
+                              c.max_rel, c.rbf_bins, length_unit=1.0 / c.trans_scale,
+                              self_condition=c.self_condition)
         self.path = make_path(c)
 
     @property
@@ -125,10 +133,11 @@ class BackboneGenerator(Pretrained, nn.Module):
         return next(self.parameters()).device
 
     # --- network -----------------------------------------------------------------------------------
-    def predict(self, r: torch.Tensor, x: torch.Tensor, t: torch.Tensor, mask: torch.Tensor):
+    def predict(self, r: torch.Tensor, x: torch.Tensor, t: torch.Tensor, mask: torch.Tensor,
+                sc: torch.Tensor | None = None):
         """Clean frames ``(R^_0 (B, L, 3, 3), x^_0 (B, L, 3) nm)`` and psi ``(sin, cos) (B, L, 2)``
-        from noisy frames at times ``t (B,)``."""
-        _, r0, x0, psi = self.trunk(r, x, t, mask)
+        from noisy frames at times ``t (B,)``; ``sc (B, L, 3)`` nm a previous x^_0 (self-conditioning)."""
+        _, r0, x0, psi = self.trunk(r, x, t, mask, sc)
         return r0, x0, psi
 
     # --- training ----------------------------------------------------------------------------------
@@ -151,7 +160,11 @@ class BackboneGenerator(Pretrained, nn.Module):
         if t is None:
             t = c.t_min + (1 - 2 * c.t_min) * torch.rand(B, generator=generator, device=mask.device, dtype=dtype)
         rt, xt = self.noisy_frames(r0, x0, t, mask, generator)
-        r_hat, x_hat, psi_hat = self.predict(rt, xt, t, mask)
+        sc = None
+        if c.self_condition and float(torch.rand((), generator=generator, device=mask.device)) < 0.5:
+            with torch.no_grad():
+                sc = self.predict(rt, xt, t, mask)[1]
+        r_hat, x_hat, psi_hat = self.predict(rt, xt, t, mask, sc)
         m = mask.to(dtype)
         n_res = m.sum(1).clamp_min(1)
         s_x, s_r = (s.to(dtype).clamp_min(c.t_clip)[:, None, None] for s in self.path.scales(t))
@@ -228,7 +241,8 @@ class BackboneGenerator(Pretrained, nn.Module):
 
         def model(x, t):
             xt, rt = x
-            r_hat, x_hat, psi = self.predict(rt.to(dev, dtype), xt.to(dev, dtype), t.to(dev, dtype), mask)
+            sc = last["x"].to(dev, dtype) if self.config.self_condition and "x" in last else None
+            r_hat, x_hat, psi = self.predict(rt.to(dev, dtype), xt.to(dev, dtype), t.to(dev, dtype), mask, sc)
             tt = float(t[0])
             x_hat = _masked_center(x_hat.to(f64).cpu(), mask.cpu())
             r_hat = r_hat.to(f64).cpu()

@@ -17,10 +17,12 @@ from safetensors.torch import load_file, save_file
 from .config import from_dict
 
 
-def load_weights(model: torch.nn.Module, folder: str | Path) -> torch.nn.Module:
+def load_weights(model: torch.nn.Module, folder: str | Path, allow_missing: bool = False) -> list[str]:
     """Load ``folder/model.safetensors`` (written by ``save_pretrained``) into ``model`` in place.
 
-    Every tensor must match by name and shape; otherwise ``ValueError`` names what differs."""
+    Every tensor must match by name and shape; otherwise ``ValueError`` names what differs.
+    ``allow_missing`` (fine-tuning a model that adds modules, e.g. a zero-initialised input) lets
+    the model's tensors that the file lacks keep their initial values. Returns their names."""
     folder = Path(folder)
     try:
         tensors = load_file(folder / "model.safetensors")
@@ -29,12 +31,12 @@ def load_weights(model: torch.nn.Module, folder: str | Path) -> torch.nn.Module:
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     shapes = [k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape]
-    if missing or unexpected or shapes:
+    if (missing and not allow_missing) or unexpected or shapes:
         described = f"{type(model).__name__}({model.config})" if hasattr(model, "config") else type(model).__name__
         raise ValueError(f"{folder / 'model.safetensors'} does not match {described}: "
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {shapes[:5]}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})
-    return model
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=not missing)
+    return missing
 
 
 class Pretrained:

@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ class TrainConfig:
     batch_size: int = 256        # global: over ranks and accumulation micro-batches
     grad_accum: int = 1
     seed: int = 0
-    init_from: str = ""          # a save_pretrained folder to start from (fine-tuning); a resumed run ignores it
+    init_from: str = ""          # a save_pretrained folder to start from (fine-tuning); a resumed run ignores it;
+                                 # tensors the folder lacks (modules the new model adds) keep their initial values
     device: str = "auto"         # "auto": cuda when available, else cpu
     bf16: bool = True            # bf16 autocast on CUDA; CPU always trains in float32
     compile: bool = False        # torch.compile the model
@@ -85,7 +87,10 @@ class Trainer:
                              f"{config.grad_accum} accumulation steps")
         self.micro = share // config.grad_accum
         if config.init_from:
-            load_weights(model, config.init_from)
+            new = load_weights(model, config.init_from, allow_missing=True)
+            if new and self.dist.main:
+                print(f"init_from {config.init_from}: {len(new)} new tensors keep their initial values "
+                      f"({', '.join(new[:4])}{', ...' if len(new) > 4 else ''})", file=sys.stderr)
         self.model = model.to(self.device)
         self.ema = EMA(self.model, config.ema_power, config.ema_max_decay)
         o = config.optim
