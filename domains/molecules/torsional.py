@@ -42,11 +42,15 @@ the string property ``generator`` ("torsional" or "etkdg").
 
 ``run`` is the ``scidiff train`` task (``domain: molecules-torsional``): ``train_task``'s CCD
 pipeline on the molecules with at least one rotatable bond. Training noises the CCD conformer's
-own torsions (its local structure is the experimental one; sampling uses ETKDG's).
+own torsions; its local structure is the experimental one, while sampling uses ETKDG's. With
+``match_conformers: true`` each training (and validation) conformer is first replaced by an ETKDG
+local structure carrying the experimental torsions (:mod:`.matching`, torsional diffusion's
+conformer matching), so training sees the local structures sampling will.
 """
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -401,8 +405,21 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     from .train_task import fit_on_ccd
 
     task = with_defaults(TorsionalTask, data)
-    return fit_on_ccd(task, lambda: TorsionalDiffusion(task.model), Path(out), resume,
-                      keep=lambda mols: [m for m in mols if rotatable_bonds(m)])
+
+    def keep(mols):
+        mols = [m for m in mols if rotatable_bonds(m)]
+        if not task.match_conformers:
+            return mols
+        from .data import default_cache_dir
+        from .matching import matched_conformers
+
+        cache = Path(task.cache_dir or default_cache_dir()) / f"matched_seed{task.train.seed}.npz"
+        mols, counts = matched_conformers(mols, cache, seed=task.train.seed, progress=task.train.progress)
+        print(f"conformer matching ({cache}): {counts['matched']} matched, {counts['cached']} from the cache, "
+              f"{counts['failed']} kept their own conformer (ETKDG failed)", file=sys.stderr)
+        return mols
+
+    return fit_on_ccd(task, lambda: TorsionalDiffusion(task.model), Path(out), resume, keep=keep)
 
 
 @dataclass
@@ -412,6 +429,7 @@ class TorsionalTask:
     max_molecules: int = 0           # 0: the whole train split; else a random subset (seeded by train.seed)
     max_atoms: int = 200
     eval_molecules: int = 256
+    match_conformers: bool = False   # train on ETKDG local structures with the data's torsions (.matching)
     model: TorsionalDiffusionConfig = field(default_factory=TorsionalDiffusionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=50_000, batch_size=32, eval_every=1000, checkpoint_every=1000, optim=OptimConfig(lr=1e-3, warmup=1000)))
