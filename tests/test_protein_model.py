@@ -312,6 +312,9 @@ def test_self_conditioning_starts_as_the_plain_trunk_and_stays_equivariant():
     assert torch.allclose(x2[mask], x1[mask] @ q.T + d, atol=1e-5)
     with pytest.raises(ValueError, match="without self_condition"):
         plain(r, x, time, mask, prev)
+    # without a previous prediction the projection still takes part (zero gradient), as DDP requires
+    sc_trunk(r, x, time, mask)[2].sum().backward()
+    assert sc_trunk.pair.sc_proj.weight.grad is not None and not sc_trunk.pair.sc_proj.weight.grad.any()
 
 
 def test_self_conditioned_sampling_feeds_back_each_previous_prediction():

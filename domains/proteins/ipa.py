@@ -113,10 +113,11 @@ class PairFeatures(nn.Module):
         feats = torch.cat([relative_position_onehot(L, self.max_rel, t.device, t.dtype).expand(B, L, L, -1),
                            self.distance_rbf(t)], -1)
         z = self.proj(feats)
-        if sc is not None:
-            if self.sc_proj is None:
-                raise ValueError("this trunk was built without self_condition; it takes no previous prediction")
-            z = z + self.sc_proj(self.distance_rbf(sc.to(t.dtype)))
+        if self.sc_proj is not None:        # without sc, zero features: the same z, and DDP sees sc_proj used
+            sc_feats = self.distance_rbf(sc.to(t.dtype)) if sc is not None else t.new_zeros(B, L, L, self.bins)
+            z = z + self.sc_proj(sc_feats)
+        elif sc is not None:
+            raise ValueError("this trunk was built without self_condition; it takes no previous prediction")
         pair_mask = (mask[:, :, None] & mask[:, None])[..., None].to(t.dtype)
         return z * pair_mask
 
