@@ -60,7 +60,7 @@ def test_matched_conformers_are_cached_by_name_and_a_failure_keeps_its_own(tmp_p
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a.GetConformer().GetPositions(), b.GetConformer().GetPositions())
 
-    def fails(mol, seed=0):
+    def fails(mol, seed=0, timeout=0):
         raise ValueError("ETKDG could not embed any conformer")
 
     monkeypatch.setattr(matching, "match_torsions", fails)
@@ -87,3 +87,14 @@ def test_torsional_run_trains_on_matched_conformers(tmp_path, capsys):
         assert sorted(f.files) == ["EBZ", "IBU", "PRC"]
     mol = TorsionalConformers.from_pretrained(tmp_path / "out" / "model").generate("CCCCO", 2, seed=0)
     assert mol.GetNumConformers() == 2
+
+
+
+def test_etkdg_timeout_reaches_rdkit():
+    """CCD's YLK, a macrocycle, ran ETKDGv3 for minutes from its CCD atom order during matching
+    (from SMILES it embeds in 0.2 s); matching gives each try 10 s. The limit is RDKit's own."""
+    from scidiff.molecules.generator import ETKDG
+
+    assert ETKDG(timeout=10)._params(0, random_coords=False).timeout == 10
+    assert ETKDG()._params(0, random_coords=True).timeout == 0
+    assert ETKDG(timeout=1).generate("CCO", 2, seed=0).GetNumConformers() == 2

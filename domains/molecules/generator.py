@@ -112,13 +112,16 @@ class ETKDG(ConformerGenerator):
     for the molecule; otherwise warn and return the unrelaxed ETKDG conformers. Energies
     (kcal/mol) are stored as the conformer property ``mmff_energy``, convergence within
     ``max_iters`` as ``mmff_converged``. ``num_threads``: RDKit threads for embedding and
-    relaxation (0: all cores); the output does not depend on it.
+    relaxation (0: all cores); the output does not depend on it. ``timeout``: whole seconds RDKit
+    may spend on one embedding call (0: no limit); a molecule that runs past it in both tries fails
+    like one that cannot be embedded.
     """
 
-    def __init__(self, mmff: bool = False, num_threads: int = 1, max_iters: int = 200):
+    def __init__(self, mmff: bool = False, num_threads: int = 1, max_iters: int = 200, timeout: int = 0):
         self.mmff = mmff
         self.num_threads = num_threads
         self.max_iters = max_iters
+        self.timeout = timeout
         self.name = "etkdg+mmff" if mmff else "etkdg"
 
     def _params(self, seed: int, random_coords: bool) -> rdDistGeom.EmbedParameters:
@@ -127,6 +130,7 @@ class ETKDG(ConformerGenerator):
         params.numThreads = self.num_threads
         params.useRandomCoords = random_coords
         params.clearConfs = False
+        params.timeout = self.timeout
         return params
 
     def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:

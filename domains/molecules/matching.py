@@ -12,7 +12,8 @@ matched conformer differs from the experimental one by what ETKDG gets wrong loc
 
 ``matched_conformers(mols, cache)`` matches a list (about 50 ms per drug-sized molecule, one
 ETKDG embedding each) and keeps the coordinates in an ``.npz`` keyed by molecule name, so a
-second run, or a resumed one, reads them back; a molecule ETKDG cannot embed keeps its own
+second run, or a resumed one, reads them back; a molecule ETKDG cannot embed within
+``timeout`` seconds per try (a few macrocycles in the CCD would take minutes) keeps its own
 conformer and is counted.
 """
 from __future__ import annotations
@@ -31,12 +32,13 @@ from .torsions import dihedrals, local_structure, set_torsions
 f64 = torch.float64
 
 
-def match_torsions(mol: Chem.Mol, seed: int = 0) -> np.ndarray:
+def match_torsions(mol: Chem.Mol, seed: int = 0, timeout: int = 0) -> np.ndarray:
     """Coordinates ``(n_atoms, 3)`` Å: an ETKDGv3 conformer of ``mol`` (explicit H, one conformer)
-    with every rotatable torsion set to ``mol``'s own dihedral. ``ValueError`` if ETKDG fails."""
+    with every rotatable torsion set to ``mol``'s own dihedral. ``ValueError`` if ETKDG fails
+    (``timeout``: whole seconds per embedding try, 0 no limit)."""
     torsion_index, side_index = torsions(mol)
     target = dihedrals(torch.tensor(mol.GetConformer().GetPositions(), dtype=f64), torsion_index)
-    local = local_structure(mol, seed)
+    local = local_structure(mol, seed, timeout)
     return set_torsions(local, torsion_index, side_index, target).numpy()
 
 
@@ -62,7 +64,7 @@ def _name(mol: Chem.Mol, i: int) -> str:
 
 
 def matched_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, seed: int = 0,
-                       progress: bool = True) -> tuple[list[Chem.Mol], dict]:
+                       timeout: int = 10, progress: bool = True) -> tuple[list[Chem.Mol], dict]:
     """Each molecule with its conformer replaced by :func:`match_torsions` (ETKDG seed derived from
     ``seed`` and the molecule's name), and counts ``{"matched", "cached", "failed"}``.
 
@@ -88,7 +90,7 @@ def matched_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, se
         else:
             stream = int.from_bytes(name.encode()[:7].ljust(7, b"\0"), "little")   # one ETKDG seed per name
             try:
-                pos = match_torsions(mol, rdkit_seed(seed, stream))
+                pos = match_torsions(mol, rdkit_seed(seed, stream), timeout)
             except ValueError:
                 counts["failed"] += 1
                 out.append(mol)

@@ -70,9 +70,10 @@ def set_torsions(pos: torch.Tensor, torsion_index: torch.Tensor, side_index: tor
     return rotate_torsions(pos, torsion_index, side_index, angles - dihedrals(pos, torsion_index))
 
 
-def local_structure(mol, seed: int = 0) -> torch.Tensor:
+def local_structure(mol, seed: int = 0, timeout: int = 0) -> torch.Tensor:
     """One ETKDGv3 conformer ``(n_atoms, 3)`` Å of ``mol`` (explicit H): the bond lengths, angles and
-    ring geometry the torsional model keeps."""
+    ring geometry the torsional model keeps. ``timeout``: ``ETKDG``'s, whole seconds per try."""
     from .generator import ETKDG
 
-    return torch.tensor(ETKDG().generate(mol, 1, seed=seed).GetConformer().GetPositions(), dtype=torch.float64)
+    conf = ETKDG(timeout=timeout).generate(mol, 1, seed=seed).GetConformer()
+    return torch.tensor(conf.GetPositions(), dtype=torch.float64)
