@@ -82,9 +82,9 @@ def device_run(args) -> None:
     out, work = args.out, Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    report = {"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu", "torch": torch.__version__,
-              "model": MODEL | args.model, "batch": args.batch, "crop": args.crop, "lr": args.lr}
     model_cfg = MODEL | args.model
+    report = {"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu", "torch": torch.__version__,
+              "model": model_cfg, "batch": args.batch, "crop": args.crop, "lr": args.lr}
 
     t0 = time.perf_counter()
     run(task(args.data, work / "probe", args.probe_steps, args.batch, args.crop, model_cfg, args.lr), work / "probe")

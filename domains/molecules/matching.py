@@ -18,6 +18,7 @@ conformer and is counted.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +89,8 @@ def matched_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, se
         if pos is not None and pos.shape == (mol.GetNumAtoms(), 3):
             counts["cached"] += 1
         else:
-            stream = int.from_bytes(name.encode()[:7].ljust(7, b"\0"), "little")   # one ETKDG seed per name
-            try:
-                pos = match_torsions(mol, rdkit_seed(seed, stream), timeout)
+            try:                                          # one ETKDG seed per name
+                pos = match_torsions(mol, rdkit_seed(seed, zlib.crc32(name.encode())), timeout)
             except ValueError:
                 counts["failed"] += 1
                 out.append(mol)
