@@ -68,6 +68,11 @@ def test_matched_conformers_are_cached_by_name_and_a_failure_keeps_its_own(tmp_p
     out, counts = matched_conformers(mols + [other], cache, progress=False)
     assert counts == {"matched": 0, "cached": 3, "failed": 1}
     np.testing.assert_array_equal(out[3].GetConformer().GetPositions(), other.GetConformer().GetPositions())
+    # the failure is remembered: a later run does not try again
+    monkeypatch.setattr(matching, "match_torsions", lambda *a, **k: pytest.fail("retried a cached failure"))
+    out, counts = matched_conformers(mols + [other], cache, progress=False)
+    assert counts == {"matched": 0, "cached": 3, "failed": 1}
+    np.testing.assert_array_equal(out[3].GetConformer().GetPositions(), other.GetConformer().GetPositions())
 
 
 def test_torsional_run_trains_on_matched_conformers(tmp_path, capsys):

@@ -14,7 +14,7 @@ matched conformer differs from the experimental one by what ETKDG gets wrong loc
 ETKDG embedding each) and keeps the coordinates in an ``.npz`` keyed by molecule name, so a
 second run, or a resumed one, reads them back; a molecule ETKDG cannot embed within
 ``timeout`` seconds per try (a few macrocycles in the CCD would take minutes) keeps its own
-conformer and is counted.
+conformer, is counted, and is remembered in the cache as a failure.
 """
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def matched_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, se
     ``seed`` and the molecule's name), and counts ``{"matched", "cached", "failed"}``.
 
     ``cache``: an ``.npz`` of coordinates by name (no pickle), read first and rewritten with the
-    new ones; entries whose atom count no longer fits are recomputed."""
+    new ones; entries whose atom count no longer fits are recomputed. A failure is kept as an
+    empty ``(0, 3)`` entry, so later runs do not spend the timeout on it again."""
     stored: dict[str, np.ndarray] = {}
     if cache is not None and Path(cache).is_file():
         with np.load(cache, allow_pickle=False) as f:
@@ -88,19 +89,20 @@ def matched_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, se
         pos = stored.get(name)
         if pos is not None and pos.shape == (mol.GetNumAtoms(), 3):
             counts["cached"] += 1
+        elif pos is not None and pos.shape == (0, 3):
+            counts["failed"] += 1
         else:
             try:                                          # one ETKDG seed per name
                 pos = match_torsions(mol, rdkit_seed(seed, zlib.crc32(name.encode())), timeout)
+                counts["matched"] += 1
             except ValueError:
+                pos = np.zeros((0, 3))
                 counts["failed"] += 1
-                out.append(mol)
-                continue
             stored[name] = pos
-            counts["matched"] += 1
             new += 1
             if cache is not None and new % 2000 == 0:        # an interrupted run keeps most of its work
                 save()
-        out.append(with_coordinates(mol, pos))
+        out.append(with_coordinates(mol, pos) if len(pos) else mol)
     if cache is not None and new % 2000:
         save()
     return out, counts
