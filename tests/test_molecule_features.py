@@ -23,7 +23,9 @@ def with_h(smiles, seed=0):
 
 @pytest.mark.parametrize("smiles,n", [("CCCC", 1), ("CCCCC", 2), ("c1ccccc1", 0), ("c1ccccc1-c1ccccc1", 1),
                                       ("CCO", 0), ("Cc1ccccc1", 0), ("CCc1ccccc1", 1), ("CCC#N", 0),
-                                      ("C1CCCCC1", 0), ("CC(C)(C)C", 0)])
+                                      ("C1CCCCC1", 0), ("CC(C)(C)C", 0),
+                                      ("CNC(C)=O", 0), ("CC(=S)NC", 0), ("CNC(=O)[C@H](C)NC(C)=O", 2),
+                                      ("CNC(=O)OCC", 2), ("CC(=O)OCC", 2)])
 def test_rotatable_bond_counts(smiles, n):
     assert len(rotatable_bonds(Chem.AddHs(Chem.MolFromSmiles(smiles)))) == n
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from rdkit import Chem
-from rdkit.Chem import AllChem
+from rdkit.Chem import AllChem, rdMolTransforms
 from torch_geometric.data import Batch
 
 from scidiff.manifolds.torus import wrap
@@ -240,6 +240,18 @@ def test_generate_gives_n_conformers_with_the_input_stereo(generator):
     np.testing.assert_allclose(again.GetConformer(2).GetPositions(), mol.GetConformer(2).GetPositions())
     other = generator.generate(smiles, n=3, seed=1)
     assert not np.allclose(other.GetConformer(0).GetPositions(), mol.GetConformer(0).GetPositions())
+
+
+def test_amide_bonds_keep_the_planar_local_structure(generator):
+    """Amide C–N bonds are not sampled: every written amide dihedral is ETKDG's planar cis or trans."""
+    smiles = "CNC(=O)[C@H](C)NC(C)=O"                       # Ac-Ala-NHMe: two amides
+    mol = generator.generate(smiles, n=6, seed=0)
+    amides = mol.GetSubstructMatches(Chem.MolFromSmarts("[#6]-[NX3]-[CX3]=[OX1]"))
+    assert len(amides) == 2 and generator.last_stats["ok"] == 6
+    for conf in mol.GetConformers():
+        for quad in amides:
+            omega = math.radians(rdMolTransforms.GetDihedralDeg(conf, *quad))
+            assert abs(math.sin(omega)) < math.sin(math.radians(15))
 
 
 def test_molecules_without_rotatable_bonds_fall_back_to_etkdg_with_a_warning(generator):

@@ -13,8 +13,10 @@
   i.e. those that move when the dihedral turns (torsional diffusion's mask, as an index list so
   that batches concatenate).
 
-A bond is rotatable when it is single, not in a ring, not next to a triple bond, and both ends
-have another heavy neighbour (rotating a CH3 or OH moves only hydrogens). ``radius_edges``
+A bond is rotatable when it is single, not in a ring, not next to a triple bond, not an amide
+C(=O)–N or thioamide C(=S)–N bond, and both ends have another heavy neighbour (rotating a CH3 or OH
+moves only hydrogens). An amide bond is a partial double bond (a rotation barrier near 20
+kcal/mol): it stays planar, cis or trans, as the local structure (ETKDG's, in sampling) has it. ``radius_edges``
 builds distance-cutoff edges in plain torch (no torch-cluster).
 """
 from __future__ import annotations
@@ -87,11 +89,17 @@ def extended_edges(mol: Chem.Mol, max_hops: int = 3) -> tuple[torch.Tensor, torc
             torch.tensor(attrs, dtype=torch.float32).reshape(len(attrs), EDGE_DIM))
 
 
+AMIDE = Chem.MolFromSmarts("[#7X3]-[CX3]=[OX1,SX1]")   # atoms 0-1: the amide C–N bond
+
+
 def rotatable_bonds(mol: Chem.Mol) -> list[tuple[int, int]]:
     """Bonds (j, k) whose dihedral changes the heavy-atom geometry (see the module docstring)."""
+    amides = {frozenset(m[:2]) for m in mol.GetSubstructMatches(AMIDE)}
     out = []
     for bond in mol.GetBonds():
         if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
+            continue
+        if frozenset((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx())) in amides:
             continue
         j, k = bond.GetBeginAtom(), bond.GetEndAtom()
         if any(b.GetBondType() == Chem.BondType.TRIPLE for a in (j, k) for b in a.GetBonds()):
