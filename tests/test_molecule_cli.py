@@ -15,7 +15,7 @@ def test_conformers_writes_every_good_molecule_and_names_the_bad_line(tmp_path, 
     assert "wrote 12 conformers of 3 molecules" in captured.out and "1 molecule(s) failed" in captured.out
     mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
     assert [m.GetProp("_Name") for m in mols] == ["ethanol"] * 4 + ["aspirin"] * 4 + ["alanine"] * 4
-    assert {m.GetProp("method") for m in mols} == {"etkdg"} and mols[5].GetProp("conformer") == "1"
+    assert {m.GetProp("method") for m in mols} == {"torsional"} and mols[5].GetProp("conformer") == "1"
     assert mols[4].GetProp("source") == "in.smi line 3" and mols[0].GetProp("seed") == "3"
     assert all(m.GetNumAtoms() == Chem.AddHs(m).GetNumAtoms() for m in mols)          # hydrogens written
     ala = mols[-1]
@@ -61,7 +61,7 @@ def test_learned_method_with_a_model_folder_keeps_stereo(tmp_path, capsys):
     ref = Chem.AddHs(Chem.MolFromSmiles(smiles))
     assert all(stereo_preserved(ref, m) for m in mols)
     capsys.readouterr()
-    assert main(["conformers", smiles, "-o", str(out), "--model", str(tmp_path / "tor")]) == 2
+    assert main(["conformers", smiles, "-o", str(out), "--method", "etkdg", "--model", str(tmp_path / "tor")]) == 2
     assert "--model is for the learned methods" in capsys.readouterr().err
     assert main(["conformers", smiles, "-o", str(out), "--method", "flow", "--model", str(tmp_path / "none")]) == 2
     assert "not a folder" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from pathlib import Path
 EXAMPLES = """examples:
   scidiff conformers "CC(=O)Oc1ccccc1C(=O)O" -n 10 -o aspirin.sdf
   scidiff conformers ligands.smi -n 50 -o out.sdf --seed 1 --workers 2
+  scidiff conformers library.smi -n 10 -o out.sdf --method etkdg      # fast: RDKit ETKDGv3
   scidiff conformers library.csv --column smiles --name-column id -n 20 -o out.sdf --mmff
 """
 
@@ -137,9 +138,10 @@ def register(subparsers) -> None:
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", type=int, default=10, help="conformers per molecule (default 10)")
     p.add_argument("-o", "--output", required=True, help="output .sdf")
-    p.add_argument("--method", default="etkdg",
-                   help="generator: etkdg, torsional (torsional diffusion on ETKDG local structures), "
-                        "flow (all-atom EGNN flow), each also as NAME-mmff (default etkdg)")
+    p.add_argument("--method", default="torsional",
+                   help="generator: torsional (the bundled torsional diffusion on ETKDG local structures, "
+                        "the default), etkdg (RDKit ETKDGv3: 8-27x faster), flow (all-atom EGNN flow, "
+                        "needs --model), each also as NAME-mmff")
     p.add_argument("--model", help="weights folder for torsional / flow (default: the bundled weights)")
     p.add_argument("--mmff", action="store_true",
                    help="relax the conformers with MMFF94 (any method; a relaxation that changes the stereo is undone)")
