@@ -40,6 +40,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecul
 
 STEREO = {"checked": 0, "kept": 0}          # conformers whose stereo labels match the input's
 PER_LIGAND: dict = {}                       # platinum_id -> {n: min-RMSD}, for paired comparisons
+SOURCES: dict = {}                          # a learned generator's last_stats, summed: how conformers were made
 
 
 def count_stereo(source: Chem.Mol, mol: Chem.Mol) -> None:
@@ -56,6 +57,8 @@ def made_in_groups(gen, inputs: list, n, seed: int, group: int):
         hi = min(lo + step, len(inputs))
         start = time.perf_counter()
         mols = gen.generate_many(inputs[lo:hi], ns[lo:hi], seed=seed)
+        for key, count in getattr(gen, "last_stats", {}).items():
+            SOURCES[key] = SOURCES.get(key, 0) + count
         share = (time.perf_counter() - start) / (hi - lo)
         yield from ((lo + i, m, share) for i, m in enumerate(mols))
 
@@ -166,6 +169,8 @@ def main() -> None:
     print(f"\ntime per conformer: Platinum {1e3 * sec_p / max(made_p, 1):.1f} ms ({made_p} conformers), "
           f"GMTKN55 {1e3 * sec_g / max(made_g, 1):.1f} ms ({made_g} conformers)")
     print(f"stereochemistry as in the input: {STEREO['kept']} of {STEREO['checked']} conformers")
+    if SOURCES:
+        print("conformers by how they were made: " + ", ".join(f"{k} {v}" for k, v in SOURCES.items()))
     for f in failed:
         print("failed:", f)
     if args.json:
