@@ -1,6 +1,7 @@
 """Torsional diffusion: score-network symmetries, the torsion-noising path, the wrapped-normal
 target, the sampler's wiring (exact score -> known torsions), training, and the generator."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from torch_geometric.data import Batch
 from scidiff.manifolds.torus import wrap
 from scidiff.manifolds.wrapped_normal import WrappedNormal
 from scidiff.molecules.featurize import featurize
-from scidiff.molecules.metrics import stereo_preserved
+from scidiff.molecules.metrics import clashes, stereo_preserved
 from scidiff.molecules.torsional import (TorsionalConformers, TorsionalDiffusion, TorsionNetConfig,
                                          TorsionScoreNet)
 from scidiff.molecules.torsions import dihedrals
@@ -224,7 +225,7 @@ def test_trainer_drives_the_model_and_weights_round_trip(tmp_path):
 @pytest.fixture(scope="module")
 def generator():
     torch.manual_seed(0)
-    return TorsionalConformers(TorsionalDiffusion(net=TINY, steps=8))
+    return TorsionalConformers(TorsionalDiffusion(net=TINY, steps=8), clash_free=False)   # an untrained net clashes often
 
 
 def test_generate_gives_n_conformers_with_the_input_stereo(generator):
@@ -252,6 +253,21 @@ def test_amide_bonds_keep_the_planar_local_structure(generator):
         for quad in amides:
             omega = math.radians(rdMolTransforms.GetDihedralDeg(conf, *quad))
             assert abs(math.sin(omega)) < math.sin(math.radians(15))
+
+
+def test_conformers_with_a_steric_clash_are_redrawn(generator):
+    """An untrained network turns torsions at random and folds a long chain onto itself; the
+    generator redraws those conformers (or, after its rounds, takes ETKDG's)."""
+    smiles = "c1ccccc1CCCCCCCCc1ccccc1"
+    raw = generator.generate(smiles, 8, seed=0)
+    assert sum(clashes(raw, c.GetId()) > 0 for c in raw.GetConformers()) >= 4
+    checked = TorsionalConformers(generator.model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                 # the ETKDG fallback warns
+        mol = checked.generate(smiles, 8, seed=0)
+    assert mol.GetNumConformers() == 8
+    assert all(clashes(mol, c.GetId()) == 0 for c in mol.GetConformers())
+    assert checked.last_stats["resampled"] > 0
 
 
 def test_molecules_without_rotatable_bonds_fall_back_to_etkdg_with_a_warning(generator):

@@ -26,6 +26,7 @@ class LearnedConformers(ConformerGenerator):
     model_class: type
     default_batch_atoms = 20_000
     stat_keys: tuple = ("ok", "resampled", "etkdg")      # how ``last_stats`` counts the conformers
+    rejection = "kept the wrong stereochemistry"          # what ``_accept`` turns down, for the warning
 
     def __init__(self, model, steps: int | None = None, method: str | None = None, max_atoms: int = 200,
                  max_retries: int = 3, batch_atoms: int | None = None):
@@ -103,7 +104,7 @@ class LearnedConformers(ConformerGenerator):
                     job.take(self._sample_graphs(self._graphs(job.mol, job.data, len(job.todo), seed, attempt), gen),
                              attempt, self._accept)
                 out[job.index] = self._finish(job.mol, job.results, job.todo, seed, job.stats,
-                                              f"{self.name} conformers kept the wrong stereochemistry after "
+                                              f"{self.name} conformers {self.rejection} after "
                                               f"{self.max_retries} resampling rounds")
             except (ValueError, RuntimeError) as e:
                 out[job.index] = e

@@ -36,9 +36,12 @@ through ``rotate_torsions`` at every evaluation.
 outside the model's scope (element not in ``featurize.ELEMENTS``, more than ``max_atoms``
 atoms), get ETKDG conformers with a ``UserWarning``. Turning torsions cannot change a
 tetrahedral centre, a double bond or a ring, but every written conformer is still checked with
-``metrics.stereo_preserved``; failures are redrawn from new local structures (at most
-``max_retries`` rounds), then replaced by ETKDG conformers with a warning. Each conformer carries
-the string property ``generator`` ("torsional" or "etkdg").
+``metrics.stereo_preserved``. Turning them can bring atoms into contact, so with ``clash_free``
+(the default) a conformer with a steric clash (``metrics.clashes``: two atoms more than three
+bonds apart closer than 0.6 x their van der Waals sum) is turned down too. Failures are redrawn
+from new local structures (at most ``max_retries`` rounds), then replaced by ETKDG conformers
+with a warning. Each conformer carries the string property ``generator`` ("torsional" or
+"etkdg").
 
 ``run`` is the ``scidiff train`` task (``domain: molecules-torsional``): ``train_task``'s CCD
 pipeline on the molecules with at least one rotatable bond. Training noises the CCD conformer's
@@ -73,7 +76,7 @@ from .egnn import intra_radius_edges
 from .featurize import ATOM_DIM, EDGE_DIM, rotatable_bonds
 from .generator import ETKDG, rdkit_seed
 from .learned import LearnedConformers
-from .metrics import stereo_preserved
+from .metrics import clashes, stereo_preserved
 from .torsions import dihedrals, rotate_torsions
 
 f64 = torch.float64
@@ -369,6 +372,13 @@ class TorsionalConformers(LearnedConformers):
     name = "torsional-diffusion"
     model_class = TorsionalDiffusion
     default_batch_atoms = 10_000
+    rejection = "kept the wrong stereochemistry or a steric clash"
+
+    def __init__(self, model, *, clash_free: bool = True, **options):
+        """``clash_free``: redraw conformers with a steric clash (module doc); False keeps the
+        model's samples as drawn. ``options``: as ``LearnedConformers``."""
+        super().__init__(model, **options)
+        self.clash_free = clash_free
 
     def out_of_scope(self, mol: Chem.Mol) -> str | None:
         """Why the model cannot handle ``mol`` (explicit H), or ``None``."""
@@ -379,8 +389,11 @@ class TorsionalConformers(LearnedConformers):
 
     def _accept(self, mol, probe, check):
         """Keep the sample when it reproduces every stereo label of ``mol`` (turning torsions keeps
-        the local structure's centres; the check catches an ETKDG local structure that was wrong)."""
+        the local structure's centres; the check catches an ETKDG local structure that was wrong)
+        and, with ``clash_free``, has no steric clash."""
         if check and not stereo_preserved(mol, probe):
+            return None
+        if self.clash_free and clashes(probe) > 0:
             return None
         return "ok", "torsional"
 
