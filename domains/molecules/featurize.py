@@ -14,10 +14,10 @@
   that batches concatenate).
 
 A bond is rotatable when it is single, not in a ring, not next to a triple bond, not an amide
-C(=O)–N or thioamide C(=S)–N bond, and both ends have another heavy neighbour (rotating a CH3 or OH
-moves only hydrogens). An amide bond is a partial double bond (a rotation barrier near 20
-kcal/mol): it stays planar, cis or trans, as the local structure (ETKDG's, in sampling) has it. ``radius_edges``
-builds distance-cutoff edges in plain torch (no torch-cluster).
+C(=O)–N or thioamide C(=S)–N bond, and both ends have another heavy neighbour (rotating a CH3
+or OH moves only hydrogens). An amide bond is a partial double bond (a rotation barrier near 20
+kcal/mol): it stays planar, cis or trans, as the local structure (ETKDG's, in sampling) has it.
+``radius_edges`` builds distance-cutoff edges in plain torch (no torch-cluster).
 """
 from __future__ import annotations
 
