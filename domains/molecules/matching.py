@@ -6,9 +6,10 @@ Torsional diffusion (Jing et al. 2022) closes that gap by *conformer matching*: 
 conformer is replaced by an RDKit local structure whose torsions are chosen to bring it as close
 as possible to the experimental one. Here the torsions are transferred: every rotatable torsion
 ``(i, j, k, m)`` (``featurize.torsions``) of the ETKDG conformer is set to the experimental
-dihedral of the same four atoms. Ring conformations and bond geometry stay ETKDG's, so the
-matched conformer differs from the experimental one by what ETKDG gets wrong locally
-(``matching_rmsd`` measures it).
+dihedral of the same four atoms. Ring conformations and bond geometry stay ETKDG's, and so do
+amide bonds (not rotatable), so the matched conformer differs from the experimental one by what
+ETKDG gets wrong locally (``matching_rmsd`` measures it). A cache written before amides were
+held planar (2026-11-30) has their experimental dihedrals transferred as well.
 
 ``matched_conformers(mols, cache)`` matches a list (about 50 ms per drug-sized molecule, one
 ETKDG embedding each) and keeps the coordinates in an ``.npz`` keyed by molecule name, so a
