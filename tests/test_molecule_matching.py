@@ -50,13 +50,13 @@ def test_matched_conformers_are_cached_by_name_and_a_failure_keeps_its_own(tmp_p
     mols = [experimental(s, name=k) for k, s in DRUGS.items()]
     cache = tmp_path / "m.npz"
     first, counts = matched_conformers(mols, cache, progress=False)
-    assert counts == {"matched": 3, "cached": 0, "failed": 0}
+    assert counts == {"computed": 3, "cached": 0, "failed": 0}
     assert all(a.GetNumAtoms() == b.GetNumAtoms() and Chem.MolToSmiles(a) == Chem.MolToSmiles(b)
                for a, b in zip(mols, first))
     with np.load(cache, allow_pickle=False) as f:
         assert sorted(f.files) == sorted(DRUGS)
     again, counts = matched_conformers(mols, cache, progress=False)
-    assert counts == {"matched": 0, "cached": 3, "failed": 0}
+    assert counts == {"computed": 0, "cached": 3, "failed": 0}
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a.GetConformer().GetPositions(), b.GetConformer().GetPositions())
 
@@ -66,12 +66,12 @@ def test_matched_conformers_are_cached_by_name_and_a_failure_keeps_its_own(tmp_p
     monkeypatch.setattr(matching, "match_torsions", fails)
     other = experimental("OCCN1CCOCC1", name="MOR")
     out, counts = matched_conformers(mols + [other], cache, progress=False)
-    assert counts == {"matched": 0, "cached": 3, "failed": 1}
+    assert counts == {"computed": 0, "cached": 3, "failed": 1}
     np.testing.assert_array_equal(out[3].GetConformer().GetPositions(), other.GetConformer().GetPositions())
     # the failure is remembered: a later run does not try again
     monkeypatch.setattr(matching, "match_torsions", lambda *a, **k: pytest.fail("retried a cached failure"))
     out, counts = matched_conformers(mols + [other], cache, progress=False)
-    assert counts == {"matched": 0, "cached": 3, "failed": 1}
+    assert counts == {"computed": 0, "cached": 3, "failed": 1}
     np.testing.assert_array_equal(out[3].GetConformer().GetPositions(), other.GetConformer().GetPositions())
 
 

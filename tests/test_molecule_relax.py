@@ -81,3 +81,77 @@ def test_relaxation_leaves_the_molecule_itself_untouched():
 def test_only_learned_generators_load_weights():
     with pytest.raises(ValueError, match="ETKDG has no pretrained weights"):
         ETKDG.from_pretrained()
+
+
+# --- relaxed training targets --------------------------------------------------------------------
+def eclipsed_hexane():
+    """Hexane with its middle C–C–C–C dihedral turned to 120°, between the gauche and anti wells
+    (the kind of torsion 40 % of the CCD's open sp3 chains carry)."""
+    from rdkit.Chem import rdMolTransforms
+
+    mol = ETKDG().generate("CCCCCC", 1, seed=0)
+    rdMolTransforms.SetDihedralDeg(mol.GetConformer(), 1, 2, 3, 4, 120.0)
+    mol.SetProp("_Name", "HEX")
+    return mol
+
+
+def test_relaxed_coordinates_settle_a_torsion_into_its_nearest_well():
+    from rdkit.Chem import rdMolTransforms
+
+    from scidiff.molecules.relax import relaxed_coordinates
+
+    mol = eclipsed_hexane()
+    start = mol.GetConformer().GetPositions()
+    relaxed = Chem.Mol(mol)
+    relaxed.GetConformer().SetPositions(relaxed_coordinates(mol))
+    np.testing.assert_array_equal(mol.GetConformer().GetPositions(), start)          # input untouched
+    phi = abs(rdMolTransforms.GetDihedralDeg(relaxed.GetConformer(), 1, 2, 3, 4))
+    assert min(abs(phi - 60), abs(phi - 180)) < 15, phi
+    assert mmff_energies(relaxed)[0] < mmff_energies(mol)[0] - 1.0
+    props = rdForceFieldHelpers.MMFFGetMoleculeProperties(relaxed)
+    grad = np.array(rdForceFieldHelpers.MMFFGetMoleculeForceField(relaxed, props).CalcGrad())
+    assert np.abs(grad).max() < 0.05                                                  # a minimum (kcal/mol/Å)
+
+
+def test_relaxed_conformers_are_cached_and_molecules_without_mmff_keep_their_own(tmp_path):
+    from scidiff.molecules.relax import relaxed_conformers, relaxed_coordinates
+
+    germane = ETKDG().generate("CC[Ge](C)C", 1, seed=0)
+    germane.SetProp("_Name", "GE")
+    with pytest.raises(ValueError, match="MMFF94 has no parameters"):
+        relaxed_coordinates(germane)
+    mols, cache = [eclipsed_hexane(), germane], tmp_path / "relaxed.npz"
+    first, counts = relaxed_conformers(mols, cache, progress=False)
+    assert counts == {"computed": 1, "cached": 0, "failed": 1}
+    np.testing.assert_array_equal(first[1].GetConformer().GetPositions(), germane.GetConformer().GetPositions())
+    again, counts = relaxed_conformers(mols, cache, progress=False)
+    assert counts == {"computed": 0, "cached": 1, "failed": 1}
+    np.testing.assert_array_equal(again[0].GetConformer().GetPositions(), first[0].GetConformer().GetPositions())
+    assert not np.allclose(first[0].GetConformer().GetPositions(), mols[0].GetConformer().GetPositions())
+
+
+def test_torsional_run_trains_on_relaxed_then_matched_conformers(tmp_path, capsys):
+    from scidiff.molecules.torsional import TorsionalConformers, run
+
+    cache = tmp_path / "ccd"
+    cache.mkdir()
+    smiles = {"IBU": IBUPROFEN, "HEX": "CCCCCC", "PRC": "CCN(CC)CCNC(=O)c1ccc(N)cc1"}
+    for split, names in (("train", ["IBU", "HEX", "PRC"]), ("val", ["IBU"]), ("test", ["HEX"])):
+        with Chem.SDWriter(str(cache / f"{split}.sdf")) as w:
+            for k in names:
+                mol = ETKDG().generate(smiles[k], 1, seed=3)
+                mol.SetProp("_Name", k)
+                w.write(mol)
+    cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1,
+           "relax_conformers": True, "match_conformers": True,
+           "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
+           "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
+    last = run(cfg, tmp_path / "out")
+    assert last["step"] == 2 and np.isfinite(last["loss"])
+    err = capsys.readouterr().err
+    assert "MMFF94 minima" in err and "conformer matching" in err
+    for name in ("relaxed_mmff94.npz", "matched_relaxed_seed0.npz"):       # matching of relaxed data has its own cache
+        with np.load(cache / name, allow_pickle=False) as f:
+            assert sorted(f.files) == ["HEX", "IBU", "PRC"]
+    mol = TorsionalConformers.from_pretrained(tmp_path / "out" / "model").generate("CCCCO", 2, seed=0)
+    assert mol.GetNumConformers() == 2

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import Chem
-from tqdm.auto import tqdm
 
+from .conformer_cache import cached_conformers, with_coordinates
 from .featurize import torsions
 from .generator import rdkit_seed
 from .torsions import dihedrals, local_structure, set_torsions
@@ -44,15 +44,6 @@ def match_torsions(mol: Chem.Mol, seed: int = 0, timeout: int = 0) -> np.ndarray
     return set_torsions(local, torsion_index, side_index, target).numpy()
 
 
-def with_coordinates(mol: Chem.Mol, pos: np.ndarray) -> Chem.Mol:
-    """A copy of ``mol`` whose conformer holds ``pos (n_atoms, 3)`` Å."""
-    out = Chem.Mol(mol)
-    conf = out.GetConformer()
-    for i, p in enumerate(pos.tolist()):
-        conf.SetAtomPosition(i, p)
-    return out
-
-
 def matching_rmsd(mol: Chem.Mol, matched: Chem.Mol) -> float:
     """Heavy-atom RMSD (Å) after optimal superposition, atoms in order (no symmetry search)."""
     from rdkit.Chem import rdMolAlign
@@ -61,52 +52,16 @@ def matching_rmsd(mol: Chem.Mol, matched: Chem.Mol) -> float:
     return float(rdMolAlign.AlignMol(a, b, atomMap=[(i, i) for i in range(b.GetNumAtoms())]))
 
 
-def _name(mol: Chem.Mol, i: int) -> str:
-    return mol.GetProp("_Name") if mol.HasProp("_Name") and mol.GetProp("_Name") else f"#{i}"
-
-
 def matched_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, seed: int = 0,
                        timeout: int = 10, progress: bool = True) -> tuple[list[Chem.Mol], dict]:
     """Each molecule with its conformer replaced by :func:`match_torsions` (ETKDG seed derived from
-    ``seed`` and the molecule's name), and counts ``{"matched", "cached", "failed"}``.
+    ``seed`` and the molecule's name), and counts ``{"computed", "cached", "failed"}``; ``cache``
+    an ``.npz`` of coordinates by name (:func:`.conformer_cache.cached_conformers`). A molecule
+    ETKDG cannot embed keeps its own conformer."""
+    def compute(mol, name):                              # one ETKDG seed per name
+        return match_torsions(mol, rdkit_seed(seed, zlib.crc32(name.encode())), timeout)
 
-    ``cache``: an ``.npz`` of coordinates by name (no pickle), read first and rewritten with the
-    new ones; entries whose atom count no longer fits are recomputed. A failure is kept as an
-    empty ``(0, 3)`` entry, so later runs do not spend the timeout on it again."""
-    stored: dict[str, np.ndarray] = {}
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache, allow_pickle=False) as f:
-            stored = {k: f[k] for k in f.files}
-    out, counts, new = [], {"matched": 0, "cached": 0, "failed": 0}, 0
-
-    def save():
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache).with_suffix(".tmp.npz")
-        np.savez(tmp, **stored)
-        tmp.replace(cache)
-
-    for i, mol in enumerate(tqdm(mols, desc="conformer matching", disable=not progress)):
-        name = _name(mol, i)
-        pos = stored.get(name)
-        if pos is not None and pos.shape == (mol.GetNumAtoms(), 3):
-            counts["cached"] += 1
-        elif pos is not None and pos.shape == (0, 3):
-            counts["failed"] += 1
-        else:
-            try:                                          # one ETKDG seed per name
-                pos = match_torsions(mol, rdkit_seed(seed, zlib.crc32(name.encode())), timeout)
-                counts["matched"] += 1
-            except ValueError:
-                pos = np.zeros((0, 3))
-                counts["failed"] += 1
-            stored[name] = pos
-            new += 1
-            if cache is not None and new % 2000 == 0:        # an interrupted run keeps most of its work
-                save()
-        out.append(with_coordinates(mol, pos) if len(pos) else mol)
-    if cache is not None and new % 2000:
-        save()
-    return out, counts
+    return cached_conformers(mols, compute, cache, desc="conformer matching", progress=progress)
 
 
 __all__ = ["match_torsions", "matched_conformers", "matching_rmsd", "with_coordinates"]

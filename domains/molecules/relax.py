@@ -6,15 +6,23 @@ carry the small bond-length and angle errors of distance geometry (ETKDG, and to
 on ETKDG local structures) lands closer to them after a local MMFF94 minimisation, which also
 settles each torsion into its nearest well. The minimisation keeps the stereochemistry in almost
 every case; where it does not, the conformer keeps its unrelaxed coordinates.
+
+``relaxed_conformers`` does the same to training data: the torsional model learns the torsions
+of its training conformers, and the CCD's experimental ("model") conformers often sit off any
+torsional minimum (about 40 % of their open-chain sp3 C–C–C–C dihedrals are more than 20° from
+gauche and anti). Each is minimised to its nearest MMFF94 minimum, as the conformer ensembles of
+GEOM are minima, and the result is cached on disk.
 """
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdForceFieldHelpers
 
+from .conformer_cache import cached_conformers
 from .generator import ConformerGenerator, _describe
 from .metrics import stereo_preserved
 
@@ -76,4 +84,31 @@ class MMFFRelaxed(ConformerGenerator):
         return getattr(self.base, "last_stats", {})
 
 
-__all__ = ["mmff_relax", "MMFFRelaxed"]
+def relaxed_coordinates(mol: Chem.Mol, max_iters: int = 500) -> np.ndarray:
+    """Coordinates ``(n_atoms, 3)`` Å of ``mol``'s conformer (explicit H) minimised with MMFF94.
+    ``ValueError`` when MMFF94 has no parameters for it, or the minimum loses a stereo label of
+    the input conformer (perceived from its 3D coordinates)."""
+    work = Chem.Mol(mol)
+    if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(work):
+        raise ValueError(f"MMFF94 has no parameters for {_describe(mol)}")
+    rdForceFieldHelpers.MMFFOptimizeMolecule(work, maxIters=max_iters)
+    reference = Chem.Mol(mol)
+    Chem.AssignStereochemistryFrom3D(reference)
+    out = Chem.Mol(mol)
+    out.GetConformer().SetPositions(work.GetConformer().GetPositions())
+    if not stereo_preserved(reference, out):
+        raise ValueError(f"MMFF94 minimisation changed a stereo label of {_describe(mol)}")
+    return out.GetConformer().GetPositions()
+
+
+def relaxed_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, max_iters: int = 500,
+                       progress: bool = True) -> tuple[list[Chem.Mol], dict]:
+    """Each molecule with its conformer replaced by its MMFF94 minimum (:func:`relaxed_coordinates`;
+    about 40 ms per drug-sized molecule), and counts ``{"computed", "cached", "failed"}``. A
+    molecule MMFF94 cannot handle keeps its own conformer. ``cache``: an ``.npz`` of coordinates by
+    name (:func:`.conformer_cache.cached_conformers`)."""
+    return cached_conformers(mols, lambda mol, name: relaxed_coordinates(mol, max_iters), cache,
+                             desc="MMFF94 minima", progress=progress)
+
+
+__all__ = ["mmff_relax", "MMFFRelaxed", "relaxed_conformers", "relaxed_coordinates"]

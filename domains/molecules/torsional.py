@@ -48,7 +48,10 @@ pipeline on the molecules with at least one rotatable bond. Training noises the 
 own torsions; its local structure is the experimental one, while sampling uses ETKDG's. With
 ``match_conformers: true`` each training (and validation) conformer is first replaced by an ETKDG
 local structure carrying the experimental torsions (:mod:`.matching`, torsional diffusion's
-conformer matching), so training sees the local structures sampling will.
+conformer matching), so training sees the local structures sampling will. With
+``relax_conformers: true`` each conformer is first minimised to its nearest MMFF94 minimum
+(:func:`.relax.relaxed_conformers`): the CCD's experimental conformers often sit between
+torsional wells, and a model trained on them learns torsion profiles as broad as theirs.
 """
 from __future__ import annotations
 
@@ -421,15 +424,26 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
 
     def keep(mols):
         mols = [m for m in mols if rotatable_bonds(m)]
-        if not task.match_conformers:
+        if not (task.relax_conformers or task.match_conformers):
             return mols
         from .data import default_cache_dir
-        from .matching import matched_conformers
 
-        cache = Path(task.cache_dir or default_cache_dir()) / f"matched_seed{task.train.seed}.npz"
-        mols, counts = matched_conformers(mols, cache, seed=task.train.seed, progress=task.train.progress)
-        print(f"conformer matching ({cache}): {counts['matched']} matched, {counts['cached']} from the cache, "
-              f"{counts['failed']} kept their own conformer (ETKDG failed)", file=sys.stderr)
+        folder = Path(task.cache_dir or default_cache_dir())
+        if task.relax_conformers:
+            from .relax import relaxed_conformers
+
+            cache = folder / "relaxed_mmff94.npz"
+            mols, counts = relaxed_conformers(mols, cache, progress=task.train.progress)
+            print(f"MMFF94 minima ({cache}): {counts['computed']} minimised, {counts['cached']} from the cache, "
+                  f"{counts['failed']} kept their own conformer (no MMFF94 parameters or a stereo change)",
+                  file=sys.stderr)
+        if task.match_conformers:
+            from .matching import matched_conformers
+
+            cache = folder / f"matched{'_relaxed' if task.relax_conformers else ''}_seed{task.train.seed}.npz"
+            mols, counts = matched_conformers(mols, cache, seed=task.train.seed, progress=task.train.progress)
+            print(f"conformer matching ({cache}): {counts['computed']} matched, {counts['cached']} from the cache, "
+                  f"{counts['failed']} kept their own conformer (ETKDG failed)", file=sys.stderr)
         return mols
 
     return fit_on_ccd(task, lambda: TorsionalDiffusion(task.model), Path(out), resume, keep=keep)
@@ -442,6 +456,7 @@ class TorsionalTask:
     max_molecules: int = 0           # 0: the whole train split; else a random subset (seeded by train.seed)
     max_atoms: int = 200
     eval_molecules: int = 256
+    relax_conformers: bool = False   # train on the MMFF94 minima nearest the data conformers (.relax)
     match_conformers: bool = False   # train on ETKDG local structures with the data's torsions (.matching)
     model: TorsionalDiffusionConfig = field(default_factory=TorsionalDiffusionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
