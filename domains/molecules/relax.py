@@ -94,7 +94,7 @@ def relaxed_coordinates(mol: Chem.Mol, max_iters: int = 500) -> np.ndarray:
     rdForceFieldHelpers.MMFFOptimizeMolecule(work, maxIters=max_iters)
     reference = Chem.Mol(mol)
     Chem.AssignStereochemistryFrom3D(reference)
-    out = Chem.Mol(mol)
+    out = Chem.Mol(mol)                # MMFF typing re-perceived ``work``'s aromaticity: compare on a clean copy
     out.GetConformer().SetPositions(work.GetConformer().GetPositions())
     if not stereo_preserved(reference, out):
         raise ValueError(f"MMFF94 minimisation changed a stereo label of {_describe(mol)}")
