@@ -353,3 +353,24 @@ def test_self_conditioned_training_reaches_the_new_projection_from_plain_weights
     curve = train_steps(model, batch, 20)
     assert all(math.isfinite(v) for v in curve)
     assert model.trunk.pair.sc_proj.weight.abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5])
+def test_training_times_follow_the_low_t_mixture(fraction):
+    """Times are U[t_min, 1 - t_min], a fraction ``low_t_fraction`` of them U[t_min, low_t_max]:
+    the empirical CDF matches the mixture's exact one (Kolmogorov-Smirnov bound)."""
+    from scipy.stats import kstest
+
+    c = FrameFlowConfig(c_s=16, c_z=8, blocks=1, low_t_fraction=fraction, low_t_max=0.1)
+    model = BackboneGenerator(c)
+    t = model.training_times(20_000, torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    lo, hi, cut = c.t_min, 1 - c.t_min, c.low_t_max
+
+    def cdf(x):
+        wide = np.clip((x - lo) / (hi - lo), 0, 1)
+        narrow = np.clip((x - lo) / (cut - lo), 0, 1)
+        return (1 - fraction) * wide + fraction * narrow
+
+    assert t.min() >= lo and t.max() <= hi
+    assert kstest(t, cdf).pvalue > 1e-3
+    assert abs(np.mean(t < cut) - cdf(cut)) < 0.01

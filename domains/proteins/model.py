@@ -88,7 +88,9 @@ class FrameFlowConfig:
     beta_max: float = 20.0
     rot_sigma_min: float = 0.1  # diffusion: IGSO(3) scale, FrameDiff's logarithmic schedule (radians)
     rot_sigma_max: float = 1.5
-    t_min: float = 0.01         # training times ~ U[t_min, 1 - t_min]
+    t_min: float = 0.01         # training times ~ U[t_min, 1 - t_min] ...
+    low_t_fraction: float = 0.0  # ... except this fraction of chains, drawn from U[t_min, low_t_max]
+    low_t_max: float = 0.1
     t_clip: float = 0.1         # loss normalisation 1 / max(scale(t), t_clip)^2
     trans_weight: float = 2.0   # FrameFlow's translation_loss_weight
     rot_weight: float = 1.0
@@ -148,6 +150,19 @@ class BackboneGenerator(Pretrained, nn.Module):
         eye = torch.eye(3, dtype=r0.dtype, device=r0.device)
         return torch.where(mask[..., None, None], rt, eye), xt * mask[..., None].to(x0.dtype)
 
+    def training_times(self, n: int, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
+        """Per-chain training times ``(n,)``: U[t_min, 1 - t_min], and with probability
+        ``low_t_fraction`` U[t_min, low_t_max] instead. The final clean-frame prediction of sampling
+        is made at t ~ t_min, so the chain's local geometry (CA-CA to 0.1 Å) is set by how well the
+        network denoises there; uniform times spend ~10 % of the batch on t < 0.1."""
+        c = self.config
+        u = torch.rand(n, generator=generator, device=device, dtype=dtype)
+        hi = torch.full_like(u, 1 - c.t_min)
+        if c.low_t_fraction > 0:
+            low = torch.rand(n, generator=generator, device=device, dtype=dtype) < c.low_t_fraction
+            hi = torch.where(low, torch.full_like(u, c.low_t_max), hi)
+        return c.t_min + (hi - c.t_min) * u
+
     def loss(self, batch: dict, generator: torch.Generator | None = None, t: torch.Tensor | None = None,
              parts: bool = False):
         """FrameFlow loss on a padded batch (``rotations``, ``translations`` Å, ``mask``, ``coords``)."""
@@ -158,7 +173,7 @@ class BackboneGenerator(Pretrained, nn.Module):
         x0 = _masked_center(batch["translations"].to(dtype) * c.trans_scale, mask)
         B = mask.shape[0]
         if t is None:
-            t = c.t_min + (1 - 2 * c.t_min) * torch.rand(B, generator=generator, device=mask.device, dtype=dtype)
+            t = self.training_times(B, generator, mask.device, dtype)
         rt, xt = self.noisy_frames(r0, x0, t, mask, generator)
         sc = None
         if c.self_condition and float(torch.rand((), generator=generator, device=mask.device)) < 0.5:
