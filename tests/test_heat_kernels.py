@@ -101,3 +101,19 @@ def test_per_sample_sigma():
     assert w.shape == (3,) and float(w[0]) < 0.1
     with pytest.raises(ValueError, match="positive"):
         IGSO3(0.0)
+
+
+def test_per_sample_sigma_with_repeats_follows_each_entrys_law():
+    """A batch that repeats a few sigmas (one per chain, as the backbone models draw them) is
+    tabulated once per distinct value; every entry still follows the law of its own sigma."""
+    pattern = torch.tensor([0.1, 0.9, 0.1, 0.4], dtype=f64)
+    sig = pattern.repeat(1500)
+    w = IGSO3(sig).sample_angle(len(sig), generator=torch.Generator().manual_seed(9)).numpy()
+    grid = torch.linspace(0, math.pi, 200_001, dtype=f64)
+    for s in (0.1, 0.4, 0.9):
+        dens = torch.exp(log_density_haar(grid, torch.tensor(s, dtype=f64))) * (1 - torch.cos(grid)) / math.pi
+        cdf = np.concatenate([[0.0], torch.cumulative_trapezoid(dens, grid).numpy()])
+        sel = (sig == s).numpy()
+        assert stats.kstest(w[sel], lambda q: np.interp(q, grid.numpy(), cdf)).pvalue > 1e-3
+    with pytest.raises(ValueError, match="cannot draw"):
+        IGSO3(pattern).sample_angle(5)

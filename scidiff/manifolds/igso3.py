@@ -101,12 +101,15 @@ class IGSO3:
         return omega, cdf / cdf[:, -1:]
 
     def sample_angle(self, n: int, *, generator=None) -> torch.Tensor:
-        """``n`` rotation angles (one sigma) or one per sigma entry (a tensor sigma of ``n`` entries)."""
-        omega, cdf = self.angle_cdf_table()
-        if omega.shape[0] not in (1, n):
-            raise ValueError(f"sigma has {omega.shape[0]} entries; cannot draw {n} angles")
+        """``n`` rotation angles (one sigma) or one per sigma entry (a tensor sigma of ``n`` entries).
+        The CDF is tabulated once per distinct sigma (a batch of chains shares one per chain)."""
+        sigma = self.sigma.flatten()
+        if sigma.numel() not in (1, n):
+            raise ValueError(f"sigma has {sigma.numel()} entries; cannot draw {n} angles")
+        distinct, which = torch.unique(sigma, return_inverse=True)
+        omega, cdf = IGSO3(distinct).angle_cdf_table()
         u = torch.rand(n, generator=generator, dtype=torch.float64)
-        omega, cdf = omega.expand(n, -1), cdf.expand(n, -1)
+        omega, cdf = omega[which.expand(n)], cdf[which.expand(n)]
         i = torch.searchsorted(cdf.contiguous(), u[:, None]).clamp(1, cdf.shape[1] - 1)
         c0, c1 = cdf.gather(1, i - 1), cdf.gather(1, i)
         w0, w1 = omega.gather(1, i - 1), omega.gather(1, i)
