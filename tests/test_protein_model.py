@@ -374,3 +374,54 @@ def test_training_times_follow_the_low_t_mixture(fraction):
     assert t.min() >= lo and t.max() <= hi
     assert kstest(t, cdf).pvalue > 1e-3
     assert abs(np.mean(t < cut) - cdf(cut)) < 0.01
+
+
+@needs_data
+def test_clash_loss_is_zero_on_the_data_and_prices_an_overlap_exactly(two_chains):
+    """Real chains have no CA pair 3+ apart closer than 4 Å: zero loss. Moving residue j to 1 Å
+    from residue i (|i - j| >= 3) costs 0.5 (0.4 - 0.1)^2 / L nm^2 for that pair, plus the pairs
+    it now crowds elsewhere, as counted independently with cdist; a gradient step pulls i and j
+    apart."""
+    _, ds = two_chains
+    batch = ds.get_batch([0])
+    model = BackboneGenerator(FrameFlowConfig(**TINY, clash_weight=1.0)).double()
+    mask = batch["mask"].bool()
+    x0 = batch["translations"].to(f64) * 0.1
+    one = torch.ones(1, dtype=f64)
+    assert float(model.clash_loss(x0, x0, mask, one)) == 0
+    L = int(mask.sum())
+    d = torch.cdist(x0[0], x0[0])
+    i, j = 5, L - 6                       # far apart in sequence; put j 0.1 nm from i
+    moved = x0.clone()
+    moved[0, j] = x0[0, i] + torch.tensor([0.1, 0.0, 0.0], dtype=f64)
+    d_new = torch.cdist(moved[0], moved[0])
+    idx = torch.arange(L)
+    far = (idx[None] - idx[:, None]).abs() >= 3
+    short = torch.relu(torch.minimum(d, torch.full_like(d, 0.4)) - d_new) * far
+    expected = 0.5 * float(short.pow(2).sum()) / L
+    assert expected > 0.5 * 0.3 ** 2 / L - 1e-12          # at least the planted pair
+    moved.requires_grad_(True)
+    loss = model.clash_loss(x0, moved, mask, one)
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-6)
+    (g,) = torch.autograd.grad(loss, moved)
+    step = moved.detach() - 0.1 * g
+    assert float(torch.dist(step[0, i], step[0, j])) > 0.1
+    assert float(model.clash_loss(x0, moved.detach(), mask, 0.5 * one)) == pytest.approx(4 * expected)
+
+
+@needs_data
+def test_clash_loss_joins_the_training_loss_only_near_the_data(two_chains):
+    _, ds = two_chains
+    batch = ds.get_batch([0, 1])
+    torch.manual_seed(0)
+    plain = BackboneGenerator(FrameFlowConfig(**TINY))
+    clash = BackboneGenerator(FrameFlowConfig(**TINY, clash_weight=2.0, aux_t_max=0.25))
+    clash.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        for t, joins in ((0.1, True), (0.6, False)):
+            tt = torch.full((2,), t)
+            a = clash.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
+            p = plain.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
+            extra = 2.0 * a["clash"] if joins else 0.0
+            assert float(a["loss"]) == pytest.approx(float(p["loss"] + extra), rel=1e-5)
+            assert (float(a["clash"]) > 0) == joins      # an untrained trunk's prediction overlaps

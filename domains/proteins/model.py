@@ -25,7 +25,10 @@ averaged over real residues (and x, y, z) per chain, then over the batch. With `
 chains at t < ``aux_t_max`` add FrameDiff's auxiliary losses (:meth:`BackboneGenerator.aux_losses`):
 the ideal N, CA, C atoms of the predicted frames and their distances below 6 Å, which hold the
 chain's local geometry (bond lengths and angles, no overlaps) that the per-frame losses only
-reach indirectly.
+reach indirectly. ``clash_weight`` > 0 adds, on the same chains, a penalty on CA pairs at least
+3 apart in sequence predicted closer than 4 Å (:meth:`BackboneGenerator.clash_loss`), and
+``low_t_fraction`` draws part of the training times near the data
+(:meth:`BackboneGenerator.training_times`), where the final clean prediction is made.
 
 Self-conditioning (``self_condition``, FrameFlow's): in training, half the batches first predict
 clean frames without gradient and feed those CA positions back into the pair features
@@ -98,6 +101,8 @@ class FrameFlowConfig:
     aux_weight: float = 0.0     # backbone-atom + local distance losses (FrameDiff's 0.25); 0 disables them
     aux_t_max: float = 0.25     # ... applied to chains with t < aux_t_max (near the data)
     aux_cutoff: float = 6.0     # distance loss on atom pairs closer than this in the data (Å)
+    clash_weight: float = 0.0   # CA pairs |i-j| >= 3 predicted closer than clash_distance (same chains as aux)
+    clash_distance: float = 4.0  # Å; 1e-4 of such pairs in the development chains are closer
     self_condition: bool = False  # feed the previous clean prediction back (half the training batches)
     sample_steps: int = 100
 
@@ -203,6 +208,11 @@ class BackboneGenerator(Pretrained, nn.Module):
             bb, dist = self.aux_losses(r0, x0, r_hat, x_hat, mask, s_x[:, 0, 0])
             total = total + c.aux_weight * near * (bb + dist)
             out["bb"], out["dist"] = (bb * near).sum() / near.sum().clamp_min(1), (dist * near).sum() / near.sum().clamp_min(1)
+        if c.clash_weight > 0:
+            near = (t < c.aux_t_max).to(dtype)
+            clash = self.clash_loss(x0, x_hat, mask, s_x[:, 0, 0])
+            total = total + c.clash_weight * near * clash
+            out["clash"] = (clash * near).sum() / near.sum().clamp_min(1)
         out["loss"] = total.mean()
         return out if parts else out["loss"]
 
@@ -223,6 +233,21 @@ class BackboneGenerator(Pretrained, nn.Module):
         pairs = pairs * (1 - torch.eye(3 * L, dtype=x0.dtype, device=x0.device))
         dist = ((d_hat - d_true).pow(2) * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp_min(1) / s2
         return bb, dist
+
+    def clash_loss(self, x0, x_hat, mask, scale):
+        """Overlap penalty per chain ``(B,)``: over CA pairs at least 3 apart in sequence, the squared
+        shortfall of the predicted distance below ``min(clash_distance, true distance)`` (nm), summed
+        and divided by the number of residues and by ``scale (B,)`` squared. Zero on the data; it
+        pushes apart chain segments that the per-frame losses let pass through each other (the
+        long-range CA clashes of samples), in the spirit of AlphaFold's violation loss."""
+        c = self.config
+        L = mask.shape[1]
+        d_true, d_hat = ((x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-10).sqrt() for x in (x0, x_hat))
+        idx = torch.arange(L, device=mask.device)
+        far = ((idx[None, :] - idx[:, None]).abs() >= 3) & mask[:, :, None] & mask[:, None]
+        floor = d_true.clamp_max(c.clash_distance * c.trans_scale)
+        short = torch.relu(floor - d_hat) * far.to(x0.dtype)
+        return 0.5 * short.pow(2).sum((1, 2)) / mask.sum(1).clamp_min(1) / scale.pow(2)
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.loss(batch, generator)
