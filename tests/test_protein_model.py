@@ -264,21 +264,25 @@ def test_aux_losses_vanish_at_the_data_and_measure_a_displaced_residue(two_chain
 
 
 @needs_data
-def test_aux_losses_join_the_training_loss_only_near_the_data(two_chains):
+@pytest.mark.parametrize("extra, terms, weight", [({"aux_weight": 0.25}, ("bb", "dist"), 0.25),
+                                                  ({"clash_weight": 2.0}, ("clash",), 2.0)])
+def test_extra_losses_join_the_training_loss_only_near_the_data(two_chains, extra, terms, weight):
+    """The auxiliary and overlap losses add ``weight x term`` for chains at t < aux_t_max and
+    nothing above (an untrained trunk's prediction is off and overlaps, so the terms are > 0)."""
     _, ds = two_chains
     batch = ds.get_batch([0, 1])
     torch.manual_seed(0)
     plain = BackboneGenerator(FrameFlowConfig(**TINY))
-    aux = BackboneGenerator(FrameFlowConfig(**TINY, aux_weight=0.25, aux_t_max=0.25))
-    aux.load_state_dict(plain.state_dict())
+    with_terms = BackboneGenerator(FrameFlowConfig(**TINY, **extra, aux_t_max=0.25))
+    with_terms.load_state_dict(plain.state_dict())
     with torch.no_grad():
         for t, joins in ((0.1, True), (0.6, False)):
             tt = torch.full((2,), t)
-            a = aux.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
+            a = with_terms.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
             p = plain.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
-            extra = 0.25 * (a["bb"] + a["dist"]) if joins else 0.0
-            assert float(a["loss"]) == pytest.approx(float(p["loss"] + extra), rel=1e-5)
-            assert (float(a["bb"]) > 0) == joins
+            added = weight * sum(a[k] for k in terms) if joins else 0.0
+            assert float(a["loss"]) == pytest.approx(float(p["loss"] + added), rel=1e-5)
+            assert all((float(a[k]) > 0) == joins for k in terms)
 
 
 def test_self_conditioning_starts_as_the_plain_trunk_and_stays_equivariant():
@@ -407,21 +411,3 @@ def test_clash_loss_is_zero_on_the_data_and_prices_an_overlap_exactly(two_chains
     step = moved.detach() - 0.1 * g
     assert float(torch.dist(step[0, i], step[0, j])) > 0.1
     assert float(model.clash_loss(x0, moved.detach(), mask, 0.5 * one)) == pytest.approx(4 * expected)
-
-
-@needs_data
-def test_clash_loss_joins_the_training_loss_only_near_the_data(two_chains):
-    _, ds = two_chains
-    batch = ds.get_batch([0, 1])
-    torch.manual_seed(0)
-    plain = BackboneGenerator(FrameFlowConfig(**TINY))
-    clash = BackboneGenerator(FrameFlowConfig(**TINY, clash_weight=2.0, aux_t_max=0.25))
-    clash.load_state_dict(plain.state_dict())
-    with torch.no_grad():
-        for t, joins in ((0.1, True), (0.6, False)):
-            tt = torch.full((2,), t)
-            a = clash.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
-            p = plain.loss(batch, torch.Generator().manual_seed(1), t=tt, parts=True)
-            extra = 2.0 * a["clash"] if joins else 0.0
-            assert float(a["loss"]) == pytest.approx(float(p["loss"] + extra), rel=1e-5)
-            assert (float(a["clash"]) > 0) == joins      # an untrained trunk's prediction overlaps
