@@ -109,7 +109,10 @@ class IGSO3:
         distinct, which = torch.unique(sigma, return_inverse=True)
         omega, cdf = IGSO3(distinct).angle_cdf_table()
         u = torch.rand(n, generator=generator, dtype=torch.float64)
-        omega, cdf = omega[which.expand(n)], cdf[which.expand(n)]
+        if len(distinct) == 1:                      # one table: a view, no n-row copy
+            omega, cdf = omega.expand(n, -1), cdf.expand(n, -1)
+        else:
+            omega, cdf = omega[which], cdf[which]
         i = torch.searchsorted(cdf.contiguous(), u[:, None]).clamp(1, cdf.shape[1] - 1)
         c0, c1 = cdf.gather(1, i - 1), cdf.gather(1, i)
         w0, w1 = omega.gather(1, i - 1), omega.gather(1, i)
