@@ -380,6 +380,12 @@ def test_training_times_follow_the_low_t_mixture(fraction):
     assert abs(np.mean(t < cut) - cdf(cut)) < 0.01
 
 
+@pytest.mark.parametrize("bad", [{"low_t_fraction": 1.5}, {"low_t_max": 0.005}])
+def test_low_t_settings_out_of_range_are_refused(bad):
+    with pytest.raises(ValueError, match="low_t_fraction must lie in"):
+        BackboneGenerator(FrameFlowConfig(c_s=16, c_z=8, blocks=1, **bad))
+
+
 @needs_data
 def test_clash_loss_is_zero_on_the_data_and_prices_an_overlap_exactly(two_chains):
     """Real chains have no CA pair 3+ apart closer than 4 Å: zero loss. Moving residue j to 1 Å

@@ -130,6 +130,9 @@ class BackboneGenerator(Pretrained, nn.Module):
         super().__init__()
         self.config = config or FrameFlowConfig(**overrides)
         c = self.config
+        if not (0 <= c.low_t_fraction <= 1 and c.t_min < c.low_t_max <= 1 - c.t_min):
+            raise ValueError(f"low_t_fraction must lie in [0, 1] and low_t_max in (t_min, 1 - t_min], got "
+                             f"{c.low_t_fraction} and {c.low_t_max} (t_min {c.t_min})")
         self.trunk = IPATrunk(c.c_s, c.c_z, c.c_hidden, c.heads, c.qk_points, c.v_points, c.blocks, c.seq_heads,
                               c.max_rel, c.rbf_bins, length_unit=1.0 / c.trans_scale,
                               self_condition=c.self_condition)
