@@ -206,16 +206,19 @@ class BackboneGenerator(Pretrained, nn.Module):
             psi_l = err.sum(1) / valid.sum(1).clamp_min(1)
             total = total + c.psi_weight * psi_l
             out["psi"] = psi_l.mean()
+        near = (t < c.aux_t_max).to(dtype)                  # chains that get the aux and overlap losses
+
+        def near_mean(v):
+            return (v * near).sum() / near.sum().clamp_min(1)
+
         if c.aux_weight > 0:
-            near = (t < c.aux_t_max).to(dtype)
             bb, dist = self.aux_losses(r0, x0, r_hat, x_hat, mask, s_x[:, 0, 0])
             total = total + c.aux_weight * near * (bb + dist)
-            out["bb"], out["dist"] = (bb * near).sum() / near.sum().clamp_min(1), (dist * near).sum() / near.sum().clamp_min(1)
+            out["bb"], out["dist"] = near_mean(bb), near_mean(dist)
         if c.clash_weight > 0:
-            near = (t < c.aux_t_max).to(dtype)
             clash = self.clash_loss(x0, x_hat, mask, s_x[:, 0, 0])
             total = total + c.clash_weight * near * clash
-            out["clash"] = (clash * near).sum() / near.sum().clamp_min(1)
+            out["clash"] = near_mean(clash)
         out["loss"] = total.mean()
         return out if parts else out["loss"]
 
