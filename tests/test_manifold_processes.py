@@ -158,6 +158,27 @@ def test_products_run_each_factor_and_se3_flow_lands_on_frames():
         scidiff.sample(model, proc, (5,), method="euler_maruyama")
 
 
+@pytest.mark.parametrize("zeta", [1.0, 0.5, 0.1])
+def test_a_scaled_down_random_walk_narrows_the_data_by_its_noise_scale(zeta):
+    """Reverse SDE with the injected noise times zeta (FrameDiff's noise_scale), exact score of
+    Gaussian data N(m, s0^2) under heat diffusion, started from the exact marginal N(m, v_max):
+    the variance u at marginal variance v obeys du/dv = 2u/v - zeta^2, so
+    u = (1 - zeta^2) v^2 / v_max + zeta^2 v, and the samples end with variance
+    (1 - zeta^2) s0^4 / v_max + zeta^2 s0^2. sigma_max = 1 keeps wrapping negligible."""
+    proc = scidiff.HeatDiffusion(Torus(1), sigma_max=1.0)
+    mean, s0 = torch.tensor([1.0], dtype=f64), 0.3
+    v_max = s0**2 + float(proc.sigma(torch.tensor(1.0, dtype=f64))) ** 2
+    g = torch.Generator().manual_seed(3)
+    x_init = wrap(mean + math.sqrt(v_max) * torch.randn(4000, 1, generator=g, dtype=f64))
+    x = scidiff.sample(exact_heat_torus(proc, mean, s0), proc, steps=400, method="euler_maruyama",
+                       x_init=x_init, generator=g, noise_scale=zeta)
+    expected = math.sqrt((1 - zeta**2) * s0**4 / v_max + zeta**2 * s0**2)
+    spread = float(wrap(x[:, 0] - mean).std())
+    assert abs(spread - expected) < 0.04 * expected, (spread, expected)
+    with pytest.raises(ValueError, match="unknown option"):
+        scidiff.sample(exact_heat_torus(proc, mean, s0), proc, (3,), method="euler", noise_scale=0.5)
+
+
 def test_centre_of_mass_free_noise():
     f = scidiff.GaussianFactor(scidiff.VP(), "eps", shape=(7, 3), center=True)
     z = f.prior_sample(4, generator=torch.Generator().manual_seed(13))

@@ -8,8 +8,6 @@ normal like ``x``. The driver walks the grid and ends with the denoised output a
 """
 from __future__ import annotations
 
-import inspect
-
 import torch
 from tqdm.auto import tqdm
 
@@ -21,6 +19,7 @@ from .dpm_solver import dpmpp_2m_step
 from .geodesic import sample_manifold
 from .grids import check_grid, time_grid
 from .ode import euler_step, heun_step
+from .options import check_options
 from .sde import euler_maruyama_step, pc_step
 
 f64 = torch.float64
@@ -46,8 +45,8 @@ def sample(model, proc: GaussianProcess | ManifoldProcess, shape=None, *, steps:
     """Draw samples by integrating ``proc`` backwards from its prior to t = 0.
 
     For a ``ManifoldProcess`` (torus, SO(3), products) this hands over to ``sample_manifold``:
-    methods ``"euler"`` (default), ``"heun"`` (geodesic) and ``"euler_maruyama"`` (geodesic random walk),
-    ``shape`` = ``(n,)``. Below, the Euclidean case.
+    methods ``"euler"`` (default), ``"heun"`` (geodesic) and ``"euler_maruyama"`` (geodesic random walk,
+    option ``noise_scale``), ``shape`` = ``(n,)``. Below, the Euclidean case.
 
     model       ``model(x_t, t) -> prediction``, ``x_t (n, ...)``, ``t (n,)``
     shape       ``(n, ...)`` of the samples (or give ``x_init``, a prior draw at ``t_max``)
@@ -66,12 +65,12 @@ def sample(model, proc: GaussianProcess | ManifoldProcess, shape=None, *, steps:
     if isinstance(proc, ManifoldProcess):
         n = shape if isinstance(shape, int) or shape is None else shape[0]
         return sample_manifold(model, proc, n, steps=steps, method=method or "euler", grid=grid,
-                               generator=generator, x_init=x_init, return_trajectory=return_trajectory)
+                               generator=generator, x_init=x_init, return_trajectory=return_trajectory, **options)
     method = method or "dpm++2m"
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(map(repr, METHODS))}")
     step = METHODS[method]
-    _check_options(step, options, method)
+    check_options(step, options, method)
     prediction = prediction or getattr(model, "prediction", None)
     if prediction is None:
         raise ValueError("say what the model predicts: prediction='eps' | 'x0' | 'v' | 'score' | 'velocity'")
@@ -141,10 +140,3 @@ def _guarded(step, den, x, t, s, state, noise, options, i):
     if not all_finite(x):
         raise FloatingPointError(f"step {i} (t = {t:.6g} -> {s:.6g}) produced NaN or Inf samples")
     return x, state
-
-
-def _check_options(step, options, method):
-    allowed = [p for p in inspect.signature(step).parameters][6:]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; valid: {allowed or 'none'}")
