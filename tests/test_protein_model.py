@@ -210,6 +210,32 @@ def test_sampler_paths_end_on_what_an_oracle_network_predicts(recipe):
 
 
 @needs_data
+def test_a_smaller_noise_scale_ends_the_random_walk_closer_to_the_prediction():
+    """FrameDiff's colder sampler: with an oracle network, the sampler's state at t = 0 sits
+    closer to the predicted chain when the injected noise is scaled down; the flow recipe's ODE
+    has no noise to scale and says so."""
+    from scidiff.proteins import frames_from_coords
+
+    bb = read_backbone(DATA / CHAINS[0])
+    r0, x0 = frames_from_coords(torch.tensor(bb.coords, dtype=f64))
+    x0 = (x0 - x0.mean(0)) * 0.1
+    model = BackboneGenerator(FrameFlowConfig(**TINY, recipe="diffusion"))
+    model.predict = lambda r, x, t, mask, sc=None: (r0.expand(len(x), -1, -1, -1).to(r),
+                                                    x0.expand(len(x), -1, -1).to(x), torch.zeros(len(x), len(x0), 2))
+    spread = {}
+    for zeta in (1.0, 0.1):
+        *_, path = model.sample_frames(len(x0), n=2, seed=0, steps=50, trajectory=True, noise_scale=zeta)
+        r_end, x_end = path[-1]
+        spread[zeta] = (float(((x_end - x0 * 10) ** 2).sum(-1).mean().sqrt()),
+                        float(SO3().dist(r_end, r0.expand(2, -1, -1, -1)).mean()))
+    assert spread[0.1][0] < 0.3 * spread[1.0][0] and spread[0.1][1] < 0.3 * spread[1.0][1], spread
+    default = model.sample_frames(len(x0), n=1, seed=3, steps=5)[1]
+    torch.testing.assert_close(model.sample_frames(len(x0), n=1, seed=3, steps=5, noise_scale=1.0)[1], default)
+    with pytest.raises(ValueError, match="noise_scale is for the reverse SDE"):
+        BackboneGenerator(FrameFlowConfig(**TINY)).sample_frames(10, noise_scale=0.1)
+
+
+@needs_data
 def test_diffusion_recipe_trains_on_the_same_network(two_chains):
     _, ds = two_chains
     batch = ds.get_batch([0, 1])

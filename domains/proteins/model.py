@@ -105,6 +105,7 @@ class FrameFlowConfig:
     clash_distance: float = 4.0  # Å; 1e-4 of such pairs in the development chains are closer
     self_condition: bool = False  # feed the previous clean prediction back (half the training batches)
     sample_steps: int = 100
+    sample_noise_scale: float = 1.0  # reverse-SDE noise factor (diffusion recipe; FrameDiff samples at 0.1)
 
 
 def _masked_center(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -267,8 +268,13 @@ class BackboneGenerator(Pretrained, nn.Module):
     @torch.no_grad()
     def sample_frames(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
                       method: str | None = None, motif: Motif | None = None,
-                      positions: torch.Tensor | None = None, trajectory: bool = False):
+                      positions: torch.Tensor | None = None, trajectory: bool = False,
+                      noise_scale: float | None = None):
         """``(R (n, L, 3, 3), x (n, L, 3) Å, psi (n, L))`` float64, translations centred.
+
+        ``noise_scale`` (default ``config.sample_noise_scale``) multiplies the noise the reverse SDE
+        injects (``method`` "euler_maruyama", the diffusion recipe's sampler); below 1 the sampler is
+        colder than the model's distribution, as FrameDiff's ζ = 0.1.
 
         ``motif`` at chain ``positions (M,)``: the clean-frame predictions keep the motif there
         (:func:`.motif.impose`). ``trajectory``: also the list of noisy frames ``(R_t, x_t Å)`` at
@@ -278,6 +284,13 @@ class BackboneGenerator(Pretrained, nn.Module):
         if motif is not None and (positions is None or len(positions) != len(motif) or int(positions.max()) >= length):
             raise ValueError("a motif needs one chain position (< length) per motif residue")
         steps = steps or self.config.sample_steps
+        method = method or self.path.method
+        options = {}
+        if method == "euler_maruyama":
+            options["noise_scale"] = self.config.sample_noise_scale if noise_scale is None else noise_scale
+        elif noise_scale is not None:
+            raise ValueError(f"noise_scale is for the reverse SDE (method 'euler_maruyama', the diffusion "
+                             f"recipe), not for {method!r}")
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         proc = self.process(length)
         x_init = (proc.processes[0].prior_sample(n, generator=g),
@@ -301,8 +314,8 @@ class BackboneGenerator(Pretrained, nn.Module):
         was = self.training
         self.eval()
         try:
-            out = scidiff.sample(model, proc, (n,), steps=steps, method=method or self.path.method, x_init=x_init,
-                                 generator=g, return_trajectory=trajectory)
+            out = scidiff.sample(model, proc, (n,), steps=steps, method=method, x_init=x_init,
+                                 generator=g, return_trajectory=trajectory, **options)
         finally:
             self.train(was)
         psi = torch.atan2(last["psi"][..., 0], last["psi"][..., 1]).to(f64).cpu()
@@ -314,17 +327,18 @@ class BackboneGenerator(Pretrained, nn.Module):
 
     def sample(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
                method: str | None = None, motif: Motif | None = None, positions: torch.Tensor | None = None,
-               trajectory: bool = False):
+               trajectory: bool = False, noise_scale: float | None = None):
         """``n`` backbones of ``length`` residues (poly-Ala, CA centroid near the origin).
 
         With ``motif`` (:func:`.motif.read_motif`) the motif residues sit at chain ``positions``
         (default: :func:`.motif.layout` drawn from ``seed``, ``length`` then an int or a range
         ``(lo, hi)``) with their input atoms and residue types, superposed onto the generated
         scaffold. ``trajectory``: returns ``(backbones,
-        paths)``, ``paths[i]`` the list of sample i's noisy backbones from the prior to t = 0."""
+        paths)``, ``paths[i]`` the list of sample i's noisy backbones from the prior to t = 0.
+        ``noise_scale``: see :meth:`sample_frames`."""
         if motif is not None and positions is None:
             length, positions = layout(motif, length, np.random.default_rng(seed))
-        res = self.sample_frames(length, n, seed, steps, method, motif, positions, trajectory)
+        res = self.sample_frames(length, n, seed, steps, method, motif, positions, trajectory, noise_scale)
         r, x, psi = res[:3]
         coords = backbone_from_frames(r, x, psi)
         seq = ["A"] * length

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             seed = args.seed + 1000 * chunk[0] + 1
             res = model.sample(length, n=len(chunk), seed=seed, steps=args.steps, motif=motif,
                                positions=torch.tensor(pos) if motif is not None else None,
-                               trajectory=args.trajectory)
+                               trajectory=args.trajectory, noise_scale=args.noise_scale)
             bbs, paths = res if args.trajectory else (res, None)
             for j, (i, bb) in enumerate(zip(chunk, bbs)):
                 path = write_pdb(out / f"sample_{i:03d}.pdb", bb)
@@ -104,6 +104,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, help="sampler steps (default: the model's, 100)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--noise-scale", type=float, help="reverse-SDE noise factor for diffusion-recipe models "
+                                                     "(default: the model's, 1.0; FrameDiff samples at 0.1)")
     p.add_argument("--motif", help="FILE:A10-25[,A30-40]: keep these residues, generate the rest")
     p.add_argument("--trajectory", action="store_true", help="also write each sampling path as a multi-MODEL PDB")
     p.add_argument("--model", help="model folder (default: the bundled weights)")
