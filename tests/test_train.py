@@ -230,6 +230,20 @@ def test_train_cli_bad_config(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 2
 
 
+def test_train_cli_takes_overrides_before_or_after_the_options(tmp_path, capsys):
+    from scidiff.cli import main
+    cfg = _config(tmp_path, steps=400)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "a"), "train.steps=3", "model.width=8"]) == 0
+    saved = load_config(MixtureTask, tmp_path / "a" / "config.yaml")
+    assert saved.train.steps == 3 and saved.model.width == 8
+    assert main(["train", str(cfg), "train.steps=2", "--out", str(tmp_path / "b"), "model.width=8"]) == 0
+    saved = load_config(MixtureTask, tmp_path / "b" / "config.yaml")
+    assert saved.train.steps == 2 and saved.model.width == 8
+    with pytest.raises(SystemExit):
+        main(["train", str(cfg), "--out", str(tmp_path / "c"), "--stpes", "3"])
+    assert "unrecognized arguments: --stpes" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_compiled_model_trains(tmp_path):
     """torch.compile on CPU (about 30 s of compilation), same loop."""
