@@ -155,3 +155,75 @@ def test_torsional_run_trains_on_relaxed_then_matched_conformers(tmp_path, capsy
             assert sorted(f.files) == ["HEX", "IBU", "PRC"]
     mol = TorsionalConformers.from_pretrained(tmp_path / "out" / "model").generate("CCCCO", 2, seed=0)
     assert mol.GetNumConformers() == 2
+
+
+# --- MMFF94 ensembles ------------------------------------------------------------------------------
+def test_mmff_minima_are_the_own_minimum_then_stereo_true_etkdg_minima():
+    from scidiff.molecules.relax import mmff_minima, relaxed_coordinates
+
+    mol = ETKDG().generate(IBUPROFEN, 1, seed=0)
+    ens = mmff_minima(mol, 4, seed=1)
+    assert ens.shape == (5, mol.GetNumAtoms(), 3)
+    np.testing.assert_allclose(ens[0], relaxed_coordinates(mol))
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    for k, pos in enumerate(ens):
+        conf = Chem.Conformer(mol.GetNumAtoms())
+        conf.SetPositions(pos)
+        conf.SetId(k)
+        out.AddConformer(conf)
+    props = rdForceFieldHelpers.MMFFGetMoleculeProperties(out)
+    for conf in out.GetConformers():
+        assert stereo_preserved(mol, out, conf.GetId())
+        grad = np.array(rdForceFieldHelpers.MMFFGetMoleculeForceField(out, props, confId=conf.GetId()).CalcGrad())
+        assert np.abs(grad).max() < 0.1                                                  # each a minimum
+    spread = np.abs(ens[1:] - ens[1]).max()
+    assert spread > 0.5                                   # different embeddings reach different wells
+    np.testing.assert_array_equal(mmff_minima(mol, 4, seed=1), ens)                     # reproducible
+
+
+def test_ensemble_conformers_are_cached_and_give_one_training_item_each(tmp_path):
+    from scidiff.molecules.relax import ensemble_conformers
+    from scidiff.molecules.train_task import ConformerDataset
+
+    germane = ETKDG().generate("CC[Ge](C)C", 1, seed=0)
+    germane.SetProp("_Name", "GE")
+    mols, cache = [eclipsed_hexane(), germane], tmp_path / "ens.npz"
+    first, counts = ensemble_conformers(mols, 3, cache, progress=False)
+    assert counts == {"computed": 1, "cached": 0, "failed": 1}
+    assert [m.GetNumConformers() for m in first] == [4, 1]
+    again, counts = ensemble_conformers(mols, 3, cache, progress=False)
+    assert counts == {"computed": 0, "cached": 1, "failed": 1}
+    for a, b in zip(again[0].GetConformers(), first[0].GetConformers()):
+        np.testing.assert_array_equal(a.GetPositions(), b.GetPositions())
+    ds = ConformerDataset(first)
+    assert len(ds) == 5
+    for i, conf in enumerate(first[0].GetConformers()):
+        pos = conf.GetPositions()
+        np.testing.assert_allclose(ds[i].pos.numpy(), pos - pos.mean(0), atol=1e-5)
+        assert ds[i].torsion_index.shape == ds[0].torsion_index.shape
+    np.testing.assert_allclose(ds[4].pos.numpy(), germane.GetConformer().GetPositions()
+                               - germane.GetConformer().GetPositions().mean(0), atol=1e-5)
+
+
+def test_torsional_run_trains_on_ensembles_and_rejects_matching_them(tmp_path, capsys):
+    from scidiff.molecules.torsional import run
+
+    cache = tmp_path / "ccd"
+    cache.mkdir()
+    for split in ("train", "val", "test"):
+        with Chem.SDWriter(str(cache / f"{split}.sdf")) as w:
+            mol = ETKDG().generate(IBUPROFEN, 1, seed=3)
+            mol.SetProp("_Name", "IBU")
+            w.write(mol)
+    cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1,
+           "ensemble_conformers": 2,
+           "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
+           "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
+    last = run(cfg, tmp_path / "out")
+    assert last["step"] == 2 and np.isfinite(last["loss"])
+    assert "MMFF94 ensembles" in capsys.readouterr().err
+    with np.load(cache / "mmff94_ensembles_k2_seed0.npz", allow_pickle=False) as f:
+        assert f["IBU"].shape == (3, 33, 3)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        run({**cfg, "match_conformers": True}, tmp_path / "out2")

@@ -2,7 +2,7 @@
 (:mod:`.matching`) and relaxed training targets (:mod:`.relax`).
 
 ``cached_conformers(mols, compute, cache)`` gives each molecule the coordinates ``compute(mol, i)``
-returns, reading those already in the ``.npz`` ``cache`` (keyed by molecule name, no pickle) and
+returns (one conformer, or a stack of them: an ensemble), reading those already in the ``.npz`` ``cache`` (keyed by molecule name, no pickle) and
 writing new ones back every 2000 molecules, so an interrupted or repeated run does not redo the
 work. ``compute`` raises ``ValueError`` when it cannot handle a molecule; the molecule keeps its own
 conformer and the failure is remembered (an empty ``(0, 3)`` entry).
@@ -23,19 +23,26 @@ def molecule_name(mol: Chem.Mol, i: int) -> str:
 
 
 def with_coordinates(mol: Chem.Mol, pos: np.ndarray) -> Chem.Mol:
-    """A copy of ``mol`` whose conformer holds ``pos (n_atoms, 3)`` Å."""
+    """A copy of ``mol`` whose conformer holds ``pos (n_atoms, 3)`` Å; for ``pos (k, n_atoms, 3)``
+    a copy with those k conformers (ids 0..k-1) instead of its own."""
     out = Chem.Mol(mol)
-    conf = out.GetConformer()
-    for i, p in enumerate(pos.tolist()):
-        conf.SetAtomPosition(i, p)
+    if pos.ndim == 2:
+        out.GetConformer().SetPositions(np.asarray(pos, dtype=np.float64))
+        return out
+    out.RemoveAllConformers()
+    for k, p in enumerate(pos):
+        conf = Chem.Conformer(out.GetNumAtoms())
+        conf.SetPositions(np.asarray(p, dtype=np.float64))
+        conf.SetId(k)
+        out.AddConformer(conf)
     return out
 
 
 def cached_conformers(mols: list[Chem.Mol], compute: Callable[[Chem.Mol, str], np.ndarray],
                       cache: str | Path | None = None, desc: str = "conformers",
                       progress: bool = True) -> tuple[list[Chem.Mol], dict]:
-    """Each molecule with its conformer replaced by ``compute(mol, name) -> (n_atoms, 3)`` Å, and
-    counts ``{"computed", "cached", "failed"}``.
+    """Each molecule with its conformer replaced by ``compute(mol, name) -> (n_atoms, 3)`` Å (or by
+    the conformers of ``(k, n_atoms, 3)``), and counts ``{"computed", "cached", "failed"}``.
 
     ``cache``: an ``.npz`` of coordinates by name, read first and rewritten with the new ones;
     entries whose atom count no longer fits are recomputed. A molecule ``compute`` rejects with
@@ -56,7 +63,7 @@ def cached_conformers(mols: list[Chem.Mol], compute: Callable[[Chem.Mol, str], n
     for i, mol in enumerate(tqdm(mols, desc=desc, disable=not progress)):
         name = molecule_name(mol, i)
         pos = stored.get(name)
-        if pos is not None and pos.shape == (mol.GetNumAtoms(), 3):
+        if pos is not None and pos.shape[-2:] == (mol.GetNumAtoms(), 3) and pos.size:
             counts["cached"] += 1
         elif pos is not None and pos.shape == (0, 3):
             counts["failed"] += 1

@@ -51,7 +51,11 @@ local structure carrying the experimental torsions (:mod:`.matching`, torsional 
 conformer matching), so training sees the local structures sampling will. With
 ``relax_conformers: true`` each conformer is first minimised to its nearest MMFF94 minimum
 (:func:`.relax.relaxed_conformers`): the CCD's experimental conformers often sit between
-torsional wells, and a model trained on them learns torsion profiles as broad as theirs.
+torsional wells, and a model trained on them learns torsion profiles as broad as theirs. With
+``ensemble_conformers: k`` each molecule instead brings an ensemble, its own conformer's minimum
+and the MMFF94 minima of k ETKDG embeddings (:func:`.relax.ensemble_conformers`), every one a
+training item: the GEOM recipe at the MMFF94 level, where one conformer per molecule shows the
+model only one well of each torsion.
 """
 from __future__ import annotations
 
@@ -421,15 +425,29 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     from .train_task import fit_on_ccd
 
     task = with_defaults(TorsionalTask, data)
+    if task.ensemble_conformers < 0:
+        raise ValueError(f"ensemble_conformers must be >= 0, got {task.ensemble_conformers}")
+    if task.ensemble_conformers and task.match_conformers:
+        raise ValueError("match_conformers transfers one conformer's torsions; it cannot be combined "
+                         "with ensemble_conformers")
 
     def keep(mols):
         mols = [m for m in mols if rotatable_bonds(m)]
-        if not (task.relax_conformers or task.match_conformers):
+        if not (task.relax_conformers or task.match_conformers or task.ensemble_conformers):
             return mols
         from .data import default_cache_dir
 
         folder = Path(task.cache_dir or default_cache_dir())
-        if task.relax_conformers:
+        if task.ensemble_conformers:
+            from .relax import ensemble_conformers
+
+            k = task.ensemble_conformers
+            cache = folder / f"mmff94_ensembles_k{k}_seed{task.train.seed}.npz"
+            mols, counts = ensemble_conformers(mols, k, cache, seed=task.train.seed, progress=task.train.progress)
+            print(f"MMFF94 ensembles ({cache}): {counts['computed']} computed, {counts['cached']} from the cache, "
+                  f"{counts['failed']} kept their own conformer (no MMFF94 parameters or a stereo change); "
+                  f"{sum(m.GetNumConformers() for m in mols)} conformers", file=sys.stderr)
+        elif task.relax_conformers:
             from .relax import relaxed_conformers
 
             cache = folder / "relaxed_mmff94.npz"
@@ -458,6 +476,8 @@ class TorsionalTask:
     eval_molecules: int = 256
     relax_conformers: bool = False   # train on the MMFF94 minima nearest the data conformers (.relax)
     match_conformers: bool = False   # train on ETKDG local structures with the data's torsions (.matching)
+    ensemble_conformers: int = 0     # k > 0: train on MMFF94 ensembles, the data conformer's minimum and
+                                     # the minima of k ETKDG embeddings (.relax.ensemble_conformers)
     model: TorsionalDiffusionConfig = field(default_factory=TorsionalDiffusionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=50_000, batch_size=32, eval_every=1000, checkpoint_every=1000, optim=OptimConfig(lr=1e-3, warmup=1000)))

@@ -49,8 +49,9 @@ def in_scope(mol: Chem.Mol, max_atoms: int) -> bool:
 
 
 class ConformerDataset:
-    """Molecules with one conformer each (explicit H, Å). ``len``, ``ds[i]`` a ``MolData`` with
-    ``pos`` centred, ``get_batch(indices)`` a ``Batch``; featurisations are cached compactly."""
+    """Conformers of molecules (explicit H, Å), one item per conformer: a molecule with an ensemble
+    of k conformers gives k items. ``len``, ``ds[i]`` a ``MolData`` with ``pos`` centred,
+    ``get_batch(indices)`` a ``Batch``; each molecule is featurised once and kept compactly."""
 
     def __init__(self, mols: list[Chem.Mol], cache: bool = True):
         if not mols:
@@ -59,23 +60,26 @@ class ConformerDataset:
         if missing:
             raise ValueError(f"{len(missing)} molecules have no conformer (first: index {missing[0]})")
         self.mols, self.cache = list(mols), {} if cache else None
+        self.items = [(m, k) for m, mol in enumerate(self.mols) for k in range(mol.GetNumConformers())]
 
     def __len__(self) -> int:
-        return len(self.mols)
+        return len(self.items)
 
     def __getitem__(self, i: int) -> MolData:
-        i = int(i)
-        packed = self.cache.get(i) if self.cache is not None else None
+        m, k = self.items[int(i)]
+        packed = self.cache.get(m) if self.cache is not None else None
         if packed is None:
-            d = featurize(self.mols[i])
+            mol = self.mols[m]
+            d = featurize(mol)
+            pos = torch.tensor(np.stack([c.GetPositions() for c in mol.GetConformers()]), dtype=torch.float32)
             packed = (d.x.to(torch.uint8), d.edge_index.to(torch.int32), d.edge_attr.to(torch.uint8),
                       d.z, d.torsion_index.to(torch.int32), d.side_index.to(torch.int32),
-                      d.pos - d.pos.mean(0))
+                      pos - pos.mean(1, keepdim=True))
             if self.cache is not None:
-                self.cache[i] = packed
+                self.cache[m] = packed
         x, ei, ea, z, ti, si, pos = packed
         return MolData(x=x.float(), edge_index=ei.long(), edge_attr=ea.float(), z=z, torsion_index=ti.long(),
-                       side_index=si.long(), pos=pos, num_nodes=x.shape[0])
+                       side_index=si.long(), pos=pos[k], num_nodes=x.shape[0])
 
     def get_batch(self, indices) -> Batch:
         return Batch.from_data_list([self[int(i)] for i in indices])
