@@ -2,10 +2,11 @@
 (:mod:`.matching`) and relaxed training targets (:mod:`.relax`).
 
 ``cached_conformers(mols, compute, cache)`` gives each molecule the coordinates ``compute(mol, i)``
-returns (one conformer, or a stack of them: an ensemble), reading those already in the ``.npz`` ``cache`` (keyed by molecule name, no pickle) and
-writing new ones back every 2000 molecules, so an interrupted or repeated run does not redo the
-work. ``compute`` raises ``ValueError`` when it cannot handle a molecule; the molecule keeps its own
-conformer and the failure is remembered (an empty ``(0, 3)`` entry).
+returns (one conformer, or a stack of them: an ensemble), reading those already in the ``.npz``
+``cache`` (keyed by molecule name, no pickle) and writing new ones back every 2000 molecules, so
+an interrupted or repeated run does not redo the work. ``compute`` raises ``ValueError`` when it
+cannot handle a molecule; the molecule keeps its own conformer and the failure is remembered (an
+empty ``(0, 3)`` entry).
 """
 from __future__ import annotations
 

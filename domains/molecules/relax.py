@@ -13,10 +13,11 @@ torsional minimum (about 40 % of their open-chain sp3 C–C–C–C dihedrals ar
 gauche and anti). Each is minimised to its nearest MMFF94 minimum, as the conformer ensembles of
 GEOM are minima, and the result is cached on disk.
 
-``mmff_ensembles`` goes one step further, towards what GEOM holds: an ensemble of minima per
-molecule, the data conformer's own minimum plus the minima of ``k`` ETKDG embeddings. One
-conformer per molecule shows the model one well of each torsion; in gas-phase ensembles
-(GMTKN55's capped amino acids, for one) the other wells, such as hydrogen-bonded forms, matter.
+``ensemble_conformers`` (on ``mmff_minima``) goes one step further, towards what GEOM holds: an
+ensemble of minima per molecule, the data conformer's own minimum plus the minima of ``k`` ETKDG
+embeddings. One conformer per molecule shows the model one well of each torsion; in gas-phase
+ensembles (GMTKN55's capped amino acids, for one) the other wells, such as hydrogen-bonded forms,
+matter.
 """
 from __future__ import annotations
 
