@@ -84,6 +84,7 @@ from .featurize import ATOM_DIM, EDGE_DIM, rotatable_bonds
 from .generator import ETKDG, rdkit_seed
 from .learned import LearnedConformers
 from .metrics import clashes, stereo_preserved
+from .tensor_product import EdgeTensorProduct
 from .torsions import dihedrals, rotate_torsions
 
 f64 = torch.float64
@@ -170,7 +171,7 @@ class TPConv(nn.Module):
     def __init__(self, irreps: o3.Irreps, sh: o3.Irreps, n_edge: int, ns: int):
         super().__init__()
         self.ns = ns
-        self.tp = o3.FullyConnectedTensorProduct(irreps, sh, irreps, shared_weights=False)
+        self.tp = EdgeTensorProduct(irreps, sh, irreps)
         self.fc = nn.Sequential(nn.Linear(n_edge + 2 * ns, ns), nn.SiLU(), nn.Linear(ns, self.tp.weight_numel))
         self.norm = IrrepNorm(irreps)
 
@@ -198,8 +199,7 @@ class TorsionScoreNet(nn.Module):
         self.edge = nn.Sequential(nn.Linear(c.edge_dim + 1 + c.rbf, ns), nn.SiLU(), nn.Linear(ns, ns))
         self.convs = nn.ModuleList(TPConv(self.irreps, self.sh, ns, ns) for _ in range(c.layers))
         self.bond_filter = o3.FullTensorProduct(self.sh, "2e")           # Y(r - c) ⊗ Y_2(axis)
-        self.bond_tp = o3.FullyConnectedTensorProduct(self.irreps, self.bond_filter.irreps_out,
-                                                      f"{ns}x0o + {ns}x0e", shared_weights=False)
+        self.bond_tp = EdgeTensorProduct(self.irreps, self.bond_filter.irreps_out, f"{ns}x0o + {ns}x0e")
         self.bond_fc = nn.Sequential(nn.Linear(c.rbf + 3 * ns, ns), nn.SiLU(), nn.Linear(ns, self.bond_tp.weight_numel))
         self.end_tp = o3.FullyConnectedTensorProduct(self.irreps, self.irreps, f"{ns}x1e + {ns}x1o")
         self.end_axis = o3.FullyConnectedTensorProduct(self.end_tp.irreps_out, "1x1o", f"{ns}x0o + {ns}x0e")
