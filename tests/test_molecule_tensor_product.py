@@ -11,7 +11,7 @@ CASES = [
     ("16x0e + 4x1o + 4x1e", "0e + 1o + 2e", "16x0e + 4x1o + 4x1e"),
     # the bond head: node features x (Y(r) ⊗ Y_2(axis)) -> pseudoscalars and scalars
     ("16x0e + 4x1o + 4x1e", str(o3.FullTensorProduct("0e + 1o + 2e", "2e").irreps_out), "16x0o + 16x0e"),
-    # multiplicities above one on both inputs, and an output no path reaches (2o)
+    # multiplicities above one on both inputs, and an output no path reaches (3e)
     ("3x0e + 2x1o + 2x2e", "2x0e + 2x1o", "4x0e + 3x1o + 2x1e + 2x2e + 1x3e"),
 ]
 
