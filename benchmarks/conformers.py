@@ -17,6 +17,12 @@ deterministic subset; say so when quoting).
 
 With only 19 GMTKN55 molecules the seed alone moves COV-R by several points; ``--seeds K`` repeats
 GMTKN55 with seeds ``seed .. seed + K - 1`` and adds the mean and standard deviation over seeds.
+Most of that spread is which 2K conformers happened to be drawn. ``--pool M`` draws M·2K
+conformers per molecule and reports the expected figures of 2K of them (the exact mean over every
+2K-subset of the pool, ``metrics.expected_coverage_matching``): the same quantity, with far less
+noise, at M times the generation cost.
+
+    python benchmarks/conformers.py --method torsional --skip-platinum --pool 10 --seeds 2 --json F
 """
 from __future__ import annotations
 
@@ -33,13 +39,14 @@ from rdkit import Chem, RDLogger
 from scidiff.molecules.cli import generators
 from scidiff.molecules.ensembles import read_ensembles
 from scidiff.molecules.generator import per_molecule
-from scidiff.molecules.metrics import coverage_matching, recovery, rmsd_matrix, stereo_preserved, summarize_ensembles
+from scidiff.molecules.metrics import coverage_matching, expected_coverage_matching, recovery, rmsd_matrix, stereo_preserved, summarize_ensembles
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
 
 
 STEREO = {"checked": 0, "kept": 0}          # conformers whose stereo labels match the input's
 PER_LIGAND: dict = {}                       # platinum_id -> {n: min-RMSD}, for paired comparisons
+PER_MOLECULE: dict = {}                     # "seed/GMTKN55 id" -> {delta: COV/MAT}, for paired comparisons
 SOURCES: dict = {}                          # a learned generator's last_stats, summed: how conformers were made
 
 
@@ -87,13 +94,15 @@ def platinum(gen, every: int, n: int, seed: int, group: int = 0) -> tuple[dict, 
     return {k: recovery(v) for k, v in mins.items()}, seconds, made, failed
 
 
-def gmtkn55(gen, seed: int, group: int = 0) -> tuple[dict, float, int]:
+def gmtkn55(gen, seed: int, group: int = 0, pool: int = 1) -> tuple[dict, float, int]:
+    """COV/MAT of 2K conformers per molecule at delta 0.5 and 0.75 Å; with ``pool`` > 1 the
+    expected figures of 2K drawn from ``pool`` * 2K."""
     groups, _ = read_ensembles(DATA / "gmtkn55_conformer_ensembles.sdf")
-    refs = [ref for _, ref in groups.values()]
+    names, refs = list(groups), [ref for _, ref in groups.values()]
     results = {0.5: [], 0.75: []}
     seconds, made = 0.0, 0
     inputs = [Chem.RemoveHs(ref) for ref in refs]
-    for i, mol, sec in made_in_groups(gen, inputs, [2 * r.GetNumConformers() for r in refs], seed, group):
+    for i, mol, sec in made_in_groups(gen, inputs, [2 * pool * r.GetNumConformers() for r in refs], seed, group):
         ref = refs[i]
         seconds += sec
         if isinstance(mol, Exception):
@@ -101,8 +110,11 @@ def gmtkn55(gen, seed: int, group: int = 0) -> tuple[dict, float, int]:
         made += mol.GetNumConformers()
         count_stereo(Chem.RemoveHs(ref), mol)
         m = rmsd_matrix(mol, ref, timeout=5.0)
+        n = 2 * ref.GetNumConformers()
+        cov = {d: expected_coverage_matching(m, d, n) if pool > 1 else coverage_matching(m, d) for d in results}
         for d in results:
-            results[d].append(coverage_matching(m, d))
+            results[d].append(cov[d])
+        PER_MOLECULE[f"{seed}/{names[i]}"] = cov
     return {d: summarize_ensembles(v) for d, v in results.items()}, seconds, made
 
 
@@ -113,24 +125,30 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50, help="conformers per Platinum ligand (default 50)")
     ap.add_argument("--model", help="weights folder of a learned method (default: its bundled weights)")
     ap.add_argument("--steps", type=int, help="sampler steps of a learned method (default: the model's)")
+    ap.add_argument("--sampler", help="sampler of a learned method: euler_maruyama (reverse SDE), euler or heun "
+                                      "(probability-flow ODE); default: the model's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=1, help="GMTKN55 repeats with consecutive seeds (default 1)")
     ap.add_argument("--skip-platinum", action="store_true", help="GMTKN55 only")
+    ap.add_argument("--pool", type=int, default=1,
+                    help="GMTKN55: draw M*2K conformers and report the expected figures of 2K (default 1: plain)")
     ap.add_argument("--batch-molecules", type=int, default=0,
                     help="make K molecules at a time with generate_many (learned methods batch them; default: "
                          "one molecule per call)")
     ap.add_argument("--markdown", action="store_true")
-    ap.add_argument("--json", help="also write the per-ligand Platinum min-RMSDs here (for paired comparisons)")
+    ap.add_argument("--json", help="also write the per-ligand Platinum min-RMSDs and per-molecule GMTKN55 figures "
+                                   "here (for paired comparisons)")
     args = ap.parse_args()
     if not DATA.exists():
         raise SystemExit(f"reference data not found at {DATA}")
     RDLogger.DisableLog("rdApp.*")
     gen = generators()[args.method](args.model)
-    if args.steps:
-        learned = getattr(gen, "base", gen)              # inside MMFFRelaxed for NAME-mmff
-        if not hasattr(learned, "steps"):
-            raise SystemExit(f"--steps is for the learned methods, not {args.method}")
-        learned.steps = args.steps
+    learned = getattr(gen, "base", gen)                  # inside MMFFRelaxed for NAME-mmff
+    for flag, attr in (("steps", "steps"), ("sampler", "method")):
+        if getattr(args, flag):
+            if not hasattr(learned, attr):
+                raise SystemExit(f"--{flag} is for the learned methods, not {args.method}")
+            setattr(learned, attr, getattr(args, flag))
     bar, end = ("| ", " |") if args.markdown else ("", "")
     rec, sec_p, made_p, failed = ({}, 0.0, 0, []) if args.skip_platinum else platinum(gen, args.every, args.n, args.seed, args.batch_molecules)
     if rec:
@@ -144,10 +162,11 @@ def main() -> None:
                   f"{100 * r['frac_le_2.0']:.1f}%{end}")
     sec_g, made_g, per_seed = 0.0, 0, []
     for seed in range(args.seed, args.seed + args.seeds):
-        cov, sec, made = gmtkn55(gen, seed, args.batch_molecules)
+        cov, sec, made = gmtkn55(gen, seed, args.batch_molecules, args.pool)
         sec_g, made_g = sec_g + sec, made_g + made
         per_seed.append(cov)
-        print(f"\n{args.method}: GMTKN55 ensembles ({cov[0.5]['n_molecules']} molecules, 2K conformers, seed {seed})\n")
+        drawn = f"expected for 2K of a pool of {args.pool}·2K" if args.pool > 1 else "2K conformers"
+        print(f"\n{args.method}: GMTKN55 ensembles ({cov[0.5]['n_molecules']} molecules, {drawn}, seed {seed})\n")
         print(f"{bar}delta (Å) | COV-R mean / median | MAT-R mean / median (Å) | COV-P mean / median | "
               f"MAT-P mean / median (Å){end}")
         if args.markdown:
@@ -175,7 +194,8 @@ def main() -> None:
         print("failed:", f)
     if args.json:
         Path(args.json).write_text(json.dumps({"method": args.method, "every": args.every, "n": args.n,
-                                               "platinum_min_rmsd": PER_LIGAND}, indent=1))
+                                               "pool": args.pool, "platinum_min_rmsd": PER_LIGAND,
+                                               "gmtkn55": PER_MOLECULE}, indent=1))
 
 
 if __name__ == "__main__":

@@ -179,6 +179,35 @@ def test_coverage_rejects_bad_input():
         metrics.coverage_matching(np.array([[0.1, np.nan]]), 0.5)
 
 
+@pytest.mark.parametrize("n", [1, 2, 4, 7, 8])
+def test_expected_coverage_is_the_mean_over_every_subset(n):
+    import itertools
+    rng = np.random.default_rng(3)
+    rmsd = rng.uniform(0.0, 1.4, size=(5, 8))
+    rmsd[0] = 0.9                                    # a reference nothing covers, with ties
+    rmsd[1, :2] = 0.1                                # one that two of the eight cover
+    subsets = list(itertools.combinations(range(8), n))
+    want = {k: np.mean([metrics.coverage_matching(rmsd[:, list(s)], 0.5)[k] for s in subsets])
+            for k in ("COV-R", "MAT-R", "COV-P", "MAT-P")}
+    assert metrics.expected_coverage_matching(rmsd, 0.5, n) == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_expected_coverage_of_the_whole_pool_is_the_plain_figure():
+    rmsd = np.array([[0.2, 1.0, 0.6], [0.9, 0.4, 1.5]])
+    assert metrics.expected_coverage_matching(rmsd, 0.5, 3) == pytest.approx(metrics.coverage_matching(rmsd, 0.5))
+    with pytest.raises(ValueError, match="n <= pool"):
+        metrics.expected_coverage_matching(rmsd, 0.5, 4)
+
+
+def test_expected_coverage_matches_independent_draws():
+    """Against the plain figure of many random n-subsets of a large pool (a Monte Carlo check)."""
+    rng = np.random.default_rng(0)
+    rmsd = np.abs(rng.normal(0.8, 0.4, size=(6, 400)))
+    want = np.mean([metrics.coverage_matching(rmsd[:, rng.choice(400, 12, replace=False)], 0.5)["COV-R"]
+                    for _ in range(4000)])
+    assert metrics.expected_coverage_matching(rmsd, 0.5, 12)["COV-R"] == pytest.approx(want, abs=0.01)
+
+
 def test_summarize_ensembles_mean_and_median():
     results = [{"COV-R": 1.0, "MAT-R": 0.2}, {"COV-R": 0.5, "MAT-R": 0.4}, {"COV-R": 0.0, "MAT-R": 1.2}]
     summary = metrics.summarize_ensembles(results)

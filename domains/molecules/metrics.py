@@ -225,6 +225,43 @@ def coverage_matching(rmsd: np.ndarray, delta: float) -> dict:
             "COV-P": float(np.mean(min_per_gen < delta)), "MAT-P": float(min_per_gen.mean())}
 
 
+def _subset_min_weights(pool: int, n: int) -> np.ndarray:
+    """``w[i]``: the chance that the (i+1)-th smallest of ``pool`` values is the minimum of a
+    uniformly random ``n``-subset, ``C(pool - i - 1, n - 1) / C(pool, n)`` (sums to 1)."""
+    w = np.zeros(pool)
+    w[0] = n / pool
+    for i in range(1, pool - n + 1):
+        w[i] = w[i - 1] * (pool - i - n + 1) / (pool - i)
+    return w
+
+
+def expected_coverage_matching(rmsd: np.ndarray, delta: float, n: int) -> dict:
+    """The expected ``coverage_matching`` of ``n`` conformers drawn from a larger pool of the same
+    generator: its exact mean over every ``n``-subset of the pool's columns.
+
+    ``rmsd`` (n_ref, pool) Å, ``pool >= n``. For a reference with ``h`` of ``pool`` conformers
+    within ``delta``, a random ``n``-subset misses it with chance ``C(pool - h, n) / C(pool, n)``;
+    its expected minimum weighs the pool's sorted RMSDs by ``_subset_min_weights``. COV-P and
+    MAT-P are means over generated conformers, whose expectation is the pool's mean. With
+    i.i.d. conformers this estimates the figure of ``n`` conformers without its sampling noise
+    (the noise of which ``n`` conformers happened to be drawn).
+    """
+    rmsd = np.asarray(rmsd, dtype=float)
+    if rmsd.ndim != 2 or rmsd.size == 0 or np.isnan(rmsd).any():
+        raise ValueError(f"rmsd must be a non-empty (n_ref, pool) matrix without NaN, got shape {rmsd.shape}")
+    pool = rmsd.shape[1]
+    if not 1 <= n <= pool:
+        raise ValueError(f"need 1 <= n <= pool size {pool}, got n = {n}")
+    hits = (rmsd < delta).sum(axis=1)
+    miss = np.ones(len(hits))
+    for j in range(n):                       # prod_j (pool - h - j) / (pool - j), clipped at 0
+        miss *= np.clip(pool - hits - j, 0, None) / (pool - j)
+    mat_r = np.sort(rmsd, axis=1) @ _subset_min_weights(pool, n)
+    min_per_gen = rmsd.min(axis=0)
+    return {"COV-R": float(np.mean(1.0 - miss)), "MAT-R": float(mat_r.mean()),
+            "COV-P": float(np.mean(min_per_gen < delta)), "MAT-P": float(min_per_gen.mean())}
+
+
 def summarize_ensembles(results: Sequence[dict]) -> dict:
     """Mean and median over molecules of every metric of ``coverage_matching``-style dicts.
 
