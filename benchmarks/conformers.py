@@ -39,7 +39,8 @@ from rdkit import Chem, RDLogger
 from scidiff.molecules.cli import generators
 from scidiff.molecules.ensembles import read_ensembles
 from scidiff.molecules.generator import per_molecule
-from scidiff.molecules.metrics import coverage_matching, expected_coverage_matching, recovery, rmsd_matrix, stereo_preserved, summarize_ensembles
+from scidiff.molecules.metrics import (coverage_matching, expected_coverage_matching, recovery, rmsd_matrix,
+                                      stereo_preserved, summarize_ensembles)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
 
@@ -139,6 +140,8 @@ def main() -> None:
     ap.add_argument("--json", help="also write the per-ligand Platinum min-RMSDs and per-molecule GMTKN55 figures "
                                    "here (for paired comparisons)")
     args = ap.parse_args()
+    if args.pool < 1:
+        raise SystemExit(f"--pool must be >= 1, got {args.pool}")
     if not DATA.exists():
         raise SystemExit(f"reference data not found at {DATA}")
     RDLogger.DisableLog("rdApp.*")
