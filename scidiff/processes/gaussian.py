@@ -44,8 +44,10 @@ class VP(GaussianProcess):
         t = t.to(torch.float64)
         if self.schedule == "linear":
             return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
-        theta, theta0 = self._theta(t), self._theta(0.0)
-        return torch.log(torch.cos(theta).clamp_min(0)) - math.log(math.cos(theta0))
+        theta, theta0 = self._theta(t), self._theta(torch.zeros_like(t))
+        # both cosines from torch (math.cos may differ by an ulp, making alpha(0) > 1 and sigma(0)
+        # NaN); alpha <= 1 holds exactly for t >= 0, so clamp the rounding away
+        return (torch.log(torch.cos(theta).clamp_min(0)) - torch.log(torch.cos(theta0))).clamp_max(0.0)
 
     def _dlog_alpha(self, t):
         t = t.to(torch.float64)
