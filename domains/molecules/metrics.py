@@ -246,9 +246,8 @@ def expected_coverage_matching(rmsd: np.ndarray, delta: float, n: int) -> dict:
     i.i.d. conformers this estimates the figure of ``n`` conformers without its sampling noise
     (the noise of which ``n`` conformers happened to be drawn).
     """
+    whole_pool = coverage_matching(rmsd, delta)          # checks rmsd; its COV-P and MAT-P are the answer
     rmsd = np.asarray(rmsd, dtype=float)
-    if rmsd.ndim != 2 or rmsd.size == 0 or np.isnan(rmsd).any():
-        raise ValueError(f"rmsd must be a non-empty (n_ref, pool) matrix without NaN, got shape {rmsd.shape}")
     pool = rmsd.shape[1]
     if not 1 <= n <= pool:
         raise ValueError(f"need 1 <= n <= pool size {pool}, got n = {n}")
@@ -257,9 +256,7 @@ def expected_coverage_matching(rmsd: np.ndarray, delta: float, n: int) -> dict:
     for j in range(n):                       # prod_j (pool - h - j) / (pool - j), clipped at 0
         miss *= np.clip(pool - hits - j, 0, None) / (pool - j)
     mat_r = np.sort(rmsd, axis=1) @ _subset_min_weights(pool, n)
-    min_per_gen = rmsd.min(axis=0)
-    return {"COV-R": float(np.mean(1.0 - miss)), "MAT-R": float(mat_r.mean()),
-            "COV-P": float(np.mean(min_per_gen < delta)), "MAT-P": float(min_per_gen.mean())}
+    return {**whole_pool, "COV-R": float(np.mean(1.0 - miss)), "MAT-R": float(mat_r.mean())}
 
 
 def summarize_ensembles(results: Sequence[dict]) -> dict:
