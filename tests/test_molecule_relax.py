@@ -227,3 +227,79 @@ def test_torsional_run_trains_on_ensembles_and_rejects_matching_them(tmp_path, c
         assert f["IBU"].shape == (3, 33, 3)
     with pytest.raises(ValueError, match="cannot be combined"):
         run({**cfg, "match_conformers": True}, tmp_path / "out2")
+
+
+def test_mmff_energies_agree_with_rdkit_per_conformer():
+    from scidiff.molecules.relax import mmff_energies as energies
+
+    mol = ETKDG().generate(IBUPROFEN, 3, seed=4)
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    np.testing.assert_allclose(energies(mol, pos), mmff_energies(mol), rtol=1e-9)
+    germane = ETKDG().generate("CC[Ge](C)C", 1, seed=0)
+    with pytest.raises(ValueError, match="MMFF94 has no parameters"):
+        energies(germane, germane.GetConformer().GetPositions()[None])
+
+
+def test_low_energy_distinct_cuts_at_the_window_and_drops_repeats():
+    from scidiff.molecules.relax import low_energy_distinct, mmff_energies as energies, mmff_minima
+
+    mol = ETKDG().generate("CNC(=O)[C@@H](NC(C)=O)[C@@H](C)O", 1, seed=3)     # Ac-Thr-NHMe: several wells
+    pos = mmff_minima(mol, 6, seed=5)
+    e = energies(mol, pos)
+    rng = np.random.default_rng(0)
+    rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    rotation *= np.sign(np.linalg.det(rotation))
+    repeat = pos[np.argmin(e)] @ rotation.T + 3.0                 # the lowest minimum again, moved rigidly
+    pool = np.concatenate([pos, repeat[None]])
+    heavy = [(a, a) for a in range(mol.GetNumAtoms()) if mol.GetAtomWithIdx(a).GetAtomicNum() > 1]
+    rmsd = lambda a, b: Chem.rdMolAlign.AlignMol(*_pair(mol, a, b), atomMap=heavy)
+    for window in (1.0, 3.0, 100.0):
+        kept = low_energy_distinct(mol, pool, window)
+        ek = energies(mol, kept)
+        assert np.all(np.diff(ek) >= 0) and ek[0] == pytest.approx(e.min())          # lowest first
+        assert np.all(ek - e.min() <= window)
+        for i in range(len(kept)):                                       # distinct: no pair superposes
+            assert all(rmsd(kept[i], kept[j]) >= 0.25 for j in range(i))
+        for x in pool[energies(mol, pool) - e.min() <= window]:          # nothing distinct was lost
+            assert min(rmsd(x, y) for y in kept) < 0.25
+    assert len(low_energy_distinct(mol, pool, 100.0)) < len(pool)        # the rigid copy was dropped
+
+
+def _pair(mol, a, b):
+    """Two single-conformer copies of ``mol`` at coordinates ``a`` and ``b``."""
+    out = []
+    for pos in (a, b):
+        m = Chem.Mol(mol)
+        m.GetConformer().SetPositions(np.asarray(pos, dtype=np.float64))
+        out.append(m)
+    return out
+
+
+def test_torsional_run_gives_ensembles_to_smarts_matches_and_relaxed_minima_to_the_rest(tmp_path, capsys):
+    from scidiff.molecules.torsional import run
+
+    cache = tmp_path / "ccd"
+    cache.mkdir()
+    smiles = {"THR": "CNC(=O)[C@@H](NC(C)=O)[C@@H](C)O", "HEX": "CCCCCC"}
+    for split in ("train", "val", "test"):
+        with Chem.SDWriter(str(cache / f"{split}.sdf")) as w:
+            for k, smi in smiles.items():
+                mol = ETKDG().generate(smi, 1, seed=3)
+                mol.SetProp("_Name", k)
+                w.write(mol)
+    cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 2,
+           "relax_conformers": True, "ensemble_conformers": 3, "ensemble_window": 3.0,
+           "ensemble_smarts": "[CX3](=O)[NX3][CX4][CX3](=O)[NX3]",
+           "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
+           "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
+    last = run(cfg, tmp_path / "out")
+    assert last["step"] == 2 and np.isfinite(last["loss"])
+    err = capsys.readouterr().err
+    assert "MMFF94 ensembles" in err and "MMFF94 minima" in err
+    with np.load(cache / "mmff94_ensembles_k3_seed0_window3.npz", allow_pickle=False) as f:
+        assert f.files == ["THR"] and f["THR"].shape[1:] == (26, 3)
+    with np.load(cache / "relaxed_mmff94.npz", allow_pickle=False) as f:
+        assert f.files == ["HEX"]
+    for bad, match in (({"ensemble_smarts": "C(("}, "not a valid SMARTS"), ({"ensemble_window": -1.0}, ">= 0")):
+        with pytest.raises(ValueError, match=match):
+            run({**cfg, **bad}, tmp_path / "out2")

@@ -17,7 +17,9 @@ GEOM are minima, and the result is cached on disk.
 ensemble of minima per molecule, the data conformer's own minimum plus the minima of ``k`` ETKDG
 embeddings. One conformer per molecule shows the model one well of each torsion; in gas-phase
 ensembles (GMTKN55's capped amino acids, for one) the other wells, such as hydrogen-bonded forms,
-matter.
+matter. ``window`` cuts such an ensemble as CREST/GEOM do (``low_energy_distinct``): only the
+distinct minima within a few kcal/mol of the lowest stay, the gas-phase conformers a molecule
+actually populates rather than every well an embedding fell into.
 """
 from __future__ import annotations
 
@@ -144,19 +146,59 @@ def mmff_minima(mol: Chem.Mol, k: int, seed: int = 0, max_iters: int = 500, time
     return np.stack([own, *kept])
 
 
+def mmff_energies(mol: Chem.Mol, pos: np.ndarray) -> np.ndarray:
+    """MMFF94 energies ``(m,)`` kcal/mol of ``mol`` (explicit H) at coordinates ``(m, n_atoms, 3)`` Å.
+    ``ValueError`` when MMFF94 has no parameters for it."""
+    work = Chem.Mol(mol)
+    props = rdForceFieldHelpers.MMFFGetMoleculeProperties(work)
+    if props is None:
+        raise ValueError(f"MMFF94 has no parameters for {_describe(mol)}")
+    field = rdForceFieldHelpers.MMFFGetMoleculeForceField(work, props)
+    return np.array([field.CalcEnergy(np.asarray(p, dtype=np.float64).ravel().tolist()) for p in pos])
+
+
+def low_energy_distinct(mol: Chem.Mol, pos: np.ndarray, window: float, rmsd: float = 0.25) -> np.ndarray:
+    """The conformers ``(m', n_atoms, 3)`` Å of ``pos (m, n_atoms, 3)`` within ``window`` kcal/mol of
+    the lowest MMFF94 energy among them, lowest first, with repeats dropped: a conformer whose
+    heavy atoms superpose on a lower one's within ``rmsd`` Å (plain Kabsch, no symmetry) is the same
+    minimum. This is how a CREST/GEOM ensemble is cut (6 kcal/mol there), at the MMFF94 level."""
+    energy = mmff_energies(mol, pos)
+    heavy = np.array([a.GetAtomicNum() > 1 for a in mol.GetAtoms()])
+    kept: list[int] = []
+    for i in np.argsort(energy, kind="stable"):
+        if energy[i] - energy.min() > window:
+            break
+        if all(_kabsch_rmsd(pos[i][heavy], pos[j][heavy]) >= rmsd for j in kept):
+            kept.append(int(i))
+    return pos[kept]
+
+
+def _kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
+    """RMSD (Å) of point sets ``(n, 3)`` after the optimal rotation and translation."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    u, s, vt = np.linalg.svd(a.T @ b)
+    s[-1] *= np.sign(np.linalg.det(u @ vt))            # a proper rotation, no reflection
+    return float(np.sqrt(max((a ** 2).sum() + (b ** 2).sum() - 2 * s.sum(), 0.0) / len(a)))
+
+
 def ensemble_conformers(mols: list[Chem.Mol], k: int, cache: str | Path | None = None, seed: int = 0,
-                        max_iters: int = 500, progress: bool = True) -> tuple[list[Chem.Mol], dict]:
+                        max_iters: int = 500, window: float | None = None,
+                        progress: bool = True) -> tuple[list[Chem.Mol], dict]:
     """Each molecule with its conformer replaced by the ensemble :func:`mmff_minima` (ETKDG seed
     derived from ``seed`` and the molecule's name; about 0.3 s per drug-sized molecule at k = 4),
-    and counts ``{"computed", "cached", "failed"}``. A molecule MMFF94 cannot handle keeps its own
-    conformer. ``cache``: an ``.npz`` of coordinates by name."""
+    and counts ``{"computed", "cached", "failed"}``. With ``window`` (kcal/mol) only the distinct
+    minima within it of the lowest are kept (:func:`low_energy_distinct`), so the ensemble is the
+    molecule's low-energy gas-phase conformers rather than every well the embeddings fell into.
+    A molecule MMFF94 cannot handle keeps its own conformer. ``cache``: an ``.npz`` of
+    coordinates by name."""
     from .generator import rdkit_seed
 
     def compute(mol, name):
-        return mmff_minima(mol, k, rdkit_seed(seed, zlib.crc32(name.encode())), max_iters)
+        pos = mmff_minima(mol, k, rdkit_seed(seed, zlib.crc32(name.encode())), max_iters)
+        return pos if window is None else low_energy_distinct(mol, pos, window)
 
     return cached_conformers(mols, compute, cache, desc="MMFF94 ensembles", progress=progress)
 
 
-__all__ = ["ensemble_conformers", "mmff_minima", "mmff_relax", "MMFFRelaxed", "relaxed_conformers",
-           "relaxed_coordinates"]
+__all__ = ["ensemble_conformers", "low_energy_distinct", "mmff_energies", "mmff_minima", "mmff_relax",
+           "MMFFRelaxed", "relaxed_conformers", "relaxed_coordinates"]

@@ -430,6 +430,10 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     if task.ensemble_conformers and task.match_conformers:
         raise ValueError("match_conformers transfers one conformer's torsions; it cannot be combined "
                          "with ensemble_conformers")
+    if task.ensemble_window < 0:
+        raise ValueError(f"ensemble_window must be >= 0 kcal/mol, got {task.ensemble_window}")
+    if task.ensemble_smarts and Chem.MolFromSmarts(task.ensemble_smarts) is None:
+        raise ValueError(f"ensemble_smarts is not a valid SMARTS: {task.ensemble_smarts!r}")
 
     def keep(mols):
         mols = [m for m in mols if rotatable_bonds(m)]
@@ -438,23 +442,31 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
         from .data import default_cache_dir
 
         folder = Path(task.cache_dir or default_cache_dir())
-        if task.ensemble_conformers:
+        chosen = [True] * len(mols)
+        if task.ensemble_conformers and task.ensemble_smarts:
+            pattern = Chem.MolFromSmarts(task.ensemble_smarts)
+            chosen = [m.HasSubstructMatch(pattern) for m in mols]
+        ens = [m for m, c in zip(mols, chosen) if c] if task.ensemble_conformers else []
+        rest = [m for m, c in zip(mols, chosen) if not c] if task.ensemble_conformers else mols
+        if ens:
             from .relax import ensemble_conformers
 
-            k = task.ensemble_conformers
-            cache = folder / f"mmff94_ensembles_k{k}_seed{task.train.seed}.npz"
-            mols, counts = ensemble_conformers(mols, k, cache, seed=task.train.seed, progress=task.train.progress)
+            k, window = task.ensemble_conformers, task.ensemble_window or None
+            cache = folder / f"mmff94_ensembles_k{k}_seed{task.train.seed}{f'_window{window:g}' if window else ''}.npz"
+            ens, counts = ensemble_conformers(ens, k, cache, seed=task.train.seed, window=window,
+                                              progress=task.train.progress)
             print(f"MMFF94 ensembles ({cache}): {counts['computed']} computed, {counts['cached']} from the cache, "
                   f"{counts['failed']} kept their own conformer (no MMFF94 parameters or a stereo change); "
-                  f"{sum(m.GetNumConformers() for m in mols)} conformers", file=sys.stderr)
-        elif task.relax_conformers:
+                  f"{sum(m.GetNumConformers() for m in ens)} conformers of {len(ens)} molecules", file=sys.stderr)
+        if rest and task.relax_conformers:
             from .relax import relaxed_conformers
 
             cache = folder / "relaxed_mmff94.npz"
-            mols, counts = relaxed_conformers(mols, cache, progress=task.train.progress)
+            rest, counts = relaxed_conformers(rest, cache, progress=task.train.progress)
             print(f"MMFF94 minima ({cache}): {counts['computed']} minimised, {counts['cached']} from the cache, "
                   f"{counts['failed']} kept their own conformer (no MMFF94 parameters or a stereo change)",
                   file=sys.stderr)
+        mols = ens + rest
         if task.match_conformers:
             from .matching import matched_conformers
 
@@ -478,6 +490,10 @@ class TorsionalTask:
     match_conformers: bool = False   # train on ETKDG local structures with the data's torsions (.matching)
     ensemble_conformers: int = 0     # k > 0: train on MMFF94 ensembles, the data conformer's minimum and
                                      # the minima of k ETKDG embeddings (.relax.ensemble_conformers)
+    ensemble_window: float = 0.0     # > 0: keep only the distinct minima within this many kcal/mol of the
+                                     # lowest (.relax.low_energy_distinct; CREST/GEOM cut at 6)
+    ensemble_smarts: str = ""        # only molecules matching this SMARTS get ensembles; the others keep
+                                     # their own conformer (its MMFF94 minimum with relax_conformers)
     model: TorsionalDiffusionConfig = field(default_factory=TorsionalDiffusionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=50_000, batch_size=32, eval_every=1000, checkpoint_every=1000, optim=OptimConfig(lr=1e-3, warmup=1000)))
