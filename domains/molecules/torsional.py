@@ -55,7 +55,10 @@ torsional wells, and a model trained on them learns torsion profiles as broad as
 ``ensemble_conformers: k`` each molecule instead brings an ensemble, its own conformer's minimum
 and the MMFF94 minima of k ETKDG embeddings (:func:`.relax.ensemble_conformers`), every one a
 training item: the GEOM recipe at the MMFF94 level, where one conformer per molecule shows the
-model only one well of each torsion.
+model only one well of each torsion. ``ensemble_window`` keeps only the distinct minima within that
+many kcal/mol of the lowest (as CREST/GEOM cut their ensembles), and ``ensemble_smarts`` gives
+ensembles only to the molecules that match it; the others keep one conformer (relaxed with
+``relax_conformers``).
 """
 from __future__ import annotations
 
