@@ -2,6 +2,7 @@
 target, the sampler's wiring (exact score -> known torsions), training, and the generator."""
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -63,10 +64,26 @@ def pair():
     return batch, pos
 
 
-@pytest.fixture(scope="module")
-def net():
+@pytest.fixture(scope="module", params=[0, 3], ids=["plain", "pseudoscalars"])
+def net(request):
     torch.manual_seed(0)
-    return TorsionScoreNet(TINY).double()
+    return TorsionScoreNet(replace(TINY, npseudo=request.param)).double()
+
+
+def test_hidden_pseudoscalars_carry_handedness(pair):
+    """The 0o channels are odd under reflection and not zero on chiral molecules: a stereocentre's
+    handedness reaches the features (invariant 0e features cannot tell an enantiomer). A triple
+    product needs three convolutions: 1o, then 1o x 1o -> 1e, then 1e x 1o -> 0o."""
+    batch, pos = pair
+    torch.manual_seed(0)
+    net = TorsionScoreNet(replace(TINY, npseudo=3, layers=3)).double()
+    seen = []
+    net.convs[-1].register_forward_hook(lambda mod, inp, out: seen.append(out[:, -3:]))
+    t = torch.tensor([0.3, 0.8], dtype=f64)
+    net(pos, t, batch)
+    net(pos @ random_rotation(torch.Generator().manual_seed(3), proper=False).T, t, batch)
+    assert seen[0].abs().max() > 1e-3
+    torch.testing.assert_close(seen[1], -seen[0], atol=1e-6, rtol=0)
 
 
 def test_score_net_is_invariant_to_rigid_motions_and_odd_under_reflection(pair, net):

@@ -19,7 +19,8 @@ noise level; the loss ``sigma^2 |score_pred - score|^2`` is its squared error):
   features with the spherical harmonics l <= 2 of the edge vector, weights from a radial MLP of
   RBF(distance), edge features and both ends' scalars) over the extended graph (pairs <= 3 bonds
   apart) united with radius edges (``cutoff`` Å, cosine envelope) on the current conformer;
-  features ``ns x 0e + nv x 1o + nv x 1e``;
+  features ``ns x 0e + nv x 1o + nv x 1e`` (``+ npseudo x 0o`` pseudoscalars, which can carry a
+  stereocentre's handedness from atom to atom);
 - a bond convolution per rotatable bond j–k (torsional diffusion's final layer): atoms within
   ``bond_cutoff`` Å of the bond centre send ``h_a ⊗ (Y(r_a - c) ⊗ Y_2(u))`` with ``u`` the bond
   axis, to ``ns x 0o + ns x 0e``; the score is a bias-free linear map of the pseudoscalars gated
@@ -98,6 +99,8 @@ f64 = torch.float64
 class TorsionNetConfig:
     ns: int = 32                 # scalar (0e) channels; the bond head has ns 0o + ns 0e
     nv: int = 4                  # vector (1o) and pseudovector (1e) channels
+    npseudo: int = 0             # pseudoscalar (0o) channels: an atom's handedness (a triple product of
+                                 # bond directions) as a feature, as torsional diffusion's deeper layers carry
     layers: int = 3              # tensor-product convolutions
     cutoff: float = 5.0          # Å, radius edges on the current conformer
     bond_cutoff: float = 4.0     # Å, atoms feeding the bond convolution (from the bond centre)
@@ -196,7 +199,7 @@ class TorsionScoreNet(nn.Module):
             raise ValueError(f"time_dim must be even, got {c.time_dim}")
         ns = c.ns
         self.sh = o3.Irreps.spherical_harmonics(2)                       # 0e + 1o + 2e
-        self.irreps = o3.Irreps(f"{ns}x0e + {c.nv}x1o + {c.nv}x1e")
+        self.irreps = o3.Irreps(f"{ns}x0e + {c.nv}x1o + {c.nv}x1e" + (f" + {c.npseudo}x0o" if c.npseudo else ""))
         self.time = nn.Sequential(SinusoidalEmbedding(c.time_dim), nn.Linear(c.time_dim, ns), nn.SiLU())
         self.atoms = nn.Sequential(nn.Linear(c.atom_dim + ns, ns), nn.SiLU(), nn.Linear(ns, ns), nn.LayerNorm(ns))
         self.edge = nn.Sequential(nn.Linear(c.edge_dim + 1 + c.rbf, ns), nn.SiLU(), nn.Linear(ns, ns))
