@@ -11,6 +11,17 @@ from scidiff.molecules.relax import MMFFRelaxed, mmff_relax
 IBUPROFEN = "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O"
 
 
+def write_ccd_cache(folder, splits: dict) -> None:
+    """A CCD cache folder: ``{split: {name: smiles}}`` as ``split.sdf``, one ETKDG conformer each."""
+    folder.mkdir()
+    for split, named in splits.items():
+        with Chem.SDWriter(str(folder / f"{split}.sdf")) as w:
+            for name, smi in named.items():
+                mol = ETKDG().generate(smi, 1, seed=3)
+                mol.SetProp("_Name", name)
+                w.write(mol)
+
+
 def mmff_energies(mol):
     props = rdForceFieldHelpers.MMFFGetMoleculeProperties(mol)
     return np.array([rdForceFieldHelpers.MMFFGetMoleculeForceField(mol, props, confId=c.GetId()).CalcEnergy()
@@ -134,14 +145,8 @@ def test_torsional_run_trains_on_relaxed_then_matched_conformers(tmp_path, capsy
     from scidiff.molecules.torsional import TorsionalConformers, run
 
     cache = tmp_path / "ccd"
-    cache.mkdir()
     smiles = {"IBU": IBUPROFEN, "HEX": "CCCCCC", "PRC": "CCN(CC)CCNC(=O)c1ccc(N)cc1"}
-    for split, names in (("train", ["IBU", "HEX", "PRC"]), ("val", ["IBU"]), ("test", ["HEX"])):
-        with Chem.SDWriter(str(cache / f"{split}.sdf")) as w:
-            for k in names:
-                mol = ETKDG().generate(smiles[k], 1, seed=3)
-                mol.SetProp("_Name", k)
-                w.write(mol)
+    write_ccd_cache(cache, {"train": smiles, "val": {"IBU": IBUPROFEN}, "test": {"HEX": "CCCCCC"}})
     cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1,
            "relax_conformers": True, "match_conformers": True,
            "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
@@ -210,12 +215,7 @@ def test_torsional_run_trains_on_ensembles_and_rejects_matching_them(tmp_path, c
     from scidiff.molecules.torsional import run
 
     cache = tmp_path / "ccd"
-    cache.mkdir()
-    for split in ("train", "val", "test"):
-        with Chem.SDWriter(str(cache / f"{split}.sdf")) as w:
-            mol = ETKDG().generate(IBUPROFEN, 1, seed=3)
-            mol.SetProp("_Name", "IBU")
-            w.write(mol)
+    write_ccd_cache(cache, {split: {"IBU": IBUPROFEN} for split in ("train", "val", "test")})
     cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1,
            "ensemble_conformers": 2,
            "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
@@ -279,14 +279,8 @@ def test_torsional_run_gives_ensembles_to_smarts_matches_and_relaxed_minima_to_t
     from scidiff.molecules.torsional import run
 
     cache = tmp_path / "ccd"
-    cache.mkdir()
     smiles = {"THR": "CNC(=O)[C@@H](NC(C)=O)[C@@H](C)O", "HEX": "CCCCCC"}
-    for split in ("train", "val", "test"):
-        with Chem.SDWriter(str(cache / f"{split}.sdf")) as w:
-            for k, smi in smiles.items():
-                mol = ETKDG().generate(smi, 1, seed=3)
-                mol.SetProp("_Name", k)
-                w.write(mol)
+    write_ccd_cache(cache, {split: smiles for split in ("train", "val", "test")})
     cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 2,
            "relax_conformers": True, "ensemble_conformers": 3, "ensemble_window": 3.0,
            "ensemble_smarts": "[CX3](=O)[NX3][CX4][CX3](=O)[NX3]",

@@ -267,7 +267,8 @@ def component_to_mol(comp: Component) -> Chem.Mol:
     return mol
 
 
-def _kabsch_rmsd(p: np.ndarray, q: np.ndarray) -> float:
+def kabsch_rmsd(p: np.ndarray, q: np.ndarray) -> float:
+    """RMSD (Å) of point sets ``(n, 3)`` after the optimal proper rotation and translation."""
     p = p - p.mean(0)
     q = q - q.mean(0)
     u, _, vt = np.linalg.svd(p.T @ q)
@@ -319,7 +320,7 @@ def process_component(comp: Component) -> Chem.Mol:
         raise Rejected("missing_coordinates", f"{len(missing)} atoms, e.g. {missing[0]}")
     mol = component_to_mol(comp)
     if comp.ideal_present.all() and len(comp.atom_ids) >= 3:
-        rmsd = _kabsch_rmsd(comp.coords, comp.ideal)
+        rmsd = kabsch_rmsd(comp.coords, comp.ideal)
         if rmsd < IDEAL_RMSD:
             raise Rejected("model_equals_ideal", f"RMSD to ideal {rmsd:.4f} A")
     problem = geometry_problem(mol)

@@ -32,6 +32,7 @@ from rdkit import Chem
 from rdkit.Chem import rdForceFieldHelpers
 
 from .conformer_cache import cached_conformers
+from .data import kabsch_rmsd
 from .generator import ConformerGenerator, _describe
 from .metrics import stereo_preserved
 
@@ -168,17 +169,9 @@ def low_energy_distinct(mol: Chem.Mol, pos: np.ndarray, window: float, rmsd: flo
     for i in np.argsort(energy, kind="stable"):
         if energy[i] - energy.min() > window:
             break
-        if all(_kabsch_rmsd(pos[i][heavy], pos[j][heavy]) >= rmsd for j in kept):
+        if all(kabsch_rmsd(pos[i][heavy], pos[j][heavy]) >= rmsd for j in kept):
             kept.append(int(i))
     return pos[kept]
-
-
-def _kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
-    """RMSD (Å) of point sets ``(n, 3)`` after the optimal rotation and translation."""
-    a, b = a - a.mean(0), b - b.mean(0)
-    u, s, vt = np.linalg.svd(a.T @ b)
-    s[-1] *= np.sign(np.linalg.det(u @ vt))            # a proper rotation, no reflection
-    return float(np.sqrt(max((a ** 2).sum() + (b ** 2).sum() - 2 * s.sum(), 0.0) / len(a)))
 
 
 def ensemble_conformers(mols: list[Chem.Mol], k: int, cache: str | Path | None = None, seed: int = 0,
