@@ -10,6 +10,9 @@ from scidiff.molecules.relax import MMFFRelaxed, mmff_relax
 
 IBUPROFEN = "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O"
 
+TINY_RUN = {"model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},   # a two-step training run
+            "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
+
 
 def write_ccd_cache(folder, splits: dict) -> None:
     """A CCD cache folder: ``{split: {name: smiles}}`` as ``split.sdf``, one ETKDG conformer each."""
@@ -149,8 +152,7 @@ def test_torsional_run_trains_on_relaxed_then_matched_conformers(tmp_path, capsy
     write_ccd_cache(cache, {"train": smiles, "val": {"IBU": IBUPROFEN}, "test": {"HEX": "CCCCCC"}})
     cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1,
            "relax_conformers": True, "match_conformers": True,
-           "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
-           "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
+           **TINY_RUN}
     last = run(cfg, tmp_path / "out")
     assert last["step"] == 2 and np.isfinite(last["loss"])
     err = capsys.readouterr().err
@@ -218,8 +220,7 @@ def test_torsional_run_trains_on_ensembles_and_rejects_matching_them(tmp_path, c
     write_ccd_cache(cache, {split: {"IBU": IBUPROFEN} for split in ("train", "val", "test")})
     cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1,
            "ensemble_conformers": 2,
-           "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
-           "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
+           **TINY_RUN}
     last = run(cfg, tmp_path / "out")
     assert last["step"] == 2 and np.isfinite(last["loss"])
     assert "MMFF94 ensembles" in capsys.readouterr().err
@@ -284,8 +285,7 @@ def test_torsional_run_gives_ensembles_to_smarts_matches_and_relaxed_minima_to_t
     cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 2,
            "relax_conformers": True, "ensemble_conformers": 3, "ensemble_window": 3.0,
            "ensemble_smarts": "[CX3](=O)[NX3][CX4][CX3](=O)[NX3]",
-           "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
-           "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
+           **TINY_RUN}
     last = run(cfg, tmp_path / "out")
     assert last["step"] == 2 and np.isfinite(last["loss"])
     err = capsys.readouterr().err

@@ -448,12 +448,10 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
         from .data import default_cache_dir
 
         folder = Path(task.cache_dir or default_cache_dir())
-        chosen = [True] * len(mols)
-        if task.ensemble_conformers and task.ensemble_smarts:
-            pattern = Chem.MolFromSmarts(task.ensemble_smarts)
-            chosen = [m.HasSubstructMatch(pattern) for m in mols]
-        ens = [m for m, c in zip(mols, chosen) if c] if task.ensemble_conformers else []
-        rest = [m for m, c in zip(mols, chosen) if not c] if task.ensemble_conformers else mols
+        pattern = Chem.MolFromSmarts(task.ensemble_smarts) if task.ensemble_smarts else None
+        chosen = [task.ensemble_conformers > 0 and (pattern is None or m.HasSubstructMatch(pattern)) for m in mols]
+        ens = [m for m, c in zip(mols, chosen) if c]
+        rest = [m for m, c in zip(mols, chosen) if not c]
         if ens:
             from .relax import ensemble_conformers
 
