@@ -127,8 +127,9 @@ def test_backbones_command_writes_scaffolds_trajectories_and_a_manifest(tmp_path
     spec = f"{PDB}:{bb.chain_id}{first + 3}-{first + 8}"
     assert main(["backbones", "--length", "20-26", "-n", "3", "-o", str(tmp_path / "o"), "--model",
                  str(tmp_path / "m"), "--steps", "4", "--motif", spec, "--trajectory"]) == 0
-    meta = json.loads((tmp_path / "o" / "samples.json").read_text())["samples"]
-    assert len(meta) == 3
+    manifest = json.loads((tmp_path / "o" / "samples.json").read_text())
+    meta = manifest["samples"]
+    assert len(meta) == 3 and manifest["restraints"]["ca_distance"] == 4.0       # on by default
     motif = read_motif(spec)
     for rec in meta:
         s = read_backbone(tmp_path / "o" / rec["file"])
@@ -136,5 +137,8 @@ def test_backbones_command_writes_scaffolds_trajectories_and_a_manifest(tmp_path
         idx = np.array(rec["motif_positions"]) - 1
         assert superposed_rmsd(s.coords[idx, :3].reshape(-1, 3), motif.coords[:, :3].reshape(-1, 3).numpy()) < 2e-3
         assert (tmp_path / "o" / rec["trajectory"]).read_text().count("MODEL") == 5
+    assert main(["backbones", "--length", "20", "-n", "1", "-o", str(tmp_path / "raw"), "--model", str(tmp_path / "m"),
+                 "--steps", "2", "--no-restraints"]) == 0
+    assert json.loads((tmp_path / "raw" / "samples.json").read_text())["restraints"] is None
     with pytest.raises(SystemExit):
         main(["backbones", "--length", "30-20", "-o", str(tmp_path / "x")])

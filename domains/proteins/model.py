@@ -66,6 +66,7 @@ from .frames import C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames, psi_an
 from .ipa import IPATrunk
 from .motif import Motif, impose, kabsch, layout
 from .paths import make_path
+from .restraints import Restraints
 
 f64 = torch.float64
 
@@ -269,12 +270,16 @@ class BackboneGenerator(Pretrained, nn.Module):
     def sample_frames(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
                       method: str | None = None, motif: Motif | None = None,
                       positions: torch.Tensor | None = None, trajectory: bool = False,
-                      noise_scale: float | None = None):
+                      noise_scale: float | None = None, restraints: Restraints | None = None):
         """``(R (n, L, 3, 3), x (n, L, 3) Å, psi (n, L))`` float64, translations centred.
 
         ``noise_scale`` (default ``config.sample_noise_scale``) multiplies the noise the reverse SDE
         injects (``method`` "euler_maruyama", the diffusion recipe's sampler); below 1 the sampler is
         colder than the model's distribution, as FrameDiff's ζ = 0.1.
+
+        ``restraints`` (:class:`.restraints.Restraints`): every clean-frame prediction made at
+        t <= ``restraints.t_max`` is relaxed to ideal peptide links without CA overlaps before the
+        step (motif residues held fixed), so the samples are the network's guided by that energy.
 
         ``motif`` at chain ``positions (M,)``: the clean-frame predictions keep the motif there
         (:func:`.motif.impose`). ``trajectory``: also the list of noisy frames ``(R_t, x_t Å)`` at
@@ -297,6 +302,11 @@ class BackboneGenerator(Pretrained, nn.Module):
                   SO3().random(n * length, generator=g).reshape(n, length, 3, 3))
         dtype, dev = next(self.parameters()).dtype, self.device
         mask = torch.ones(n, length, dtype=torch.bool, device=dev)
+        fixed = None
+        if motif is not None:
+            fixed = torch.zeros(length, dtype=torch.bool)
+            fixed[positions] = True
+        scale = self.config.trans_scale
         last = {}
 
         def model(x, t):
@@ -307,7 +317,10 @@ class BackboneGenerator(Pretrained, nn.Module):
             x_hat = _masked_center(x_hat.to(f64).cpu(), mask.cpu())
             r_hat = r_hat.to(f64).cpu()
             if motif is not None:
-                r_hat, x_hat = impose(motif, positions, r_hat, x_hat, self.config.trans_scale)
+                r_hat, x_hat = impose(motif, positions, r_hat, x_hat, scale)
+            if restraints is not None and tt <= restraints.t_max:
+                r_hat, x_ang = restraints.relax(r_hat, x_hat / scale, fixed)
+                x_hat = _masked_center(x_ang * scale, mask.cpu())
             last.update(psi=psi, r=r_hat, x=x_hat)
             return x_hat, self.path.rotation_output(rt, r_hat, tt)
 
@@ -319,15 +332,16 @@ class BackboneGenerator(Pretrained, nn.Module):
         finally:
             self.train(was)
         psi = torch.atan2(last["psi"][..., 0], last["psi"][..., 1]).to(f64).cpu()
-        frames = (last["r"], last["x"] / self.config.trans_scale, psi)
+        frames = (last["r"], last["x"] / scale, psi)
         if not trajectory:
             return frames
-        path = [(r, x / self.config.trans_scale) for x, r in out[1]]
+        path = [(r, x / scale) for x, r in out[1]]
         return (*frames, path)
 
     def sample(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
                method: str | None = None, motif: Motif | None = None, positions: torch.Tensor | None = None,
-               trajectory: bool = False, noise_scale: float | None = None):
+               trajectory: bool = False, noise_scale: float | None = None,
+               restraints: Restraints | None = None):
         """``n`` backbones of ``length`` residues (poly-Ala, CA centroid near the origin).
 
         With ``motif`` (:func:`.motif.read_motif`) the motif residues sit at chain ``positions``
@@ -335,10 +349,11 @@ class BackboneGenerator(Pretrained, nn.Module):
         ``(lo, hi)``) with their input atoms and residue types, superposed onto the generated
         scaffold. ``trajectory``: returns ``(backbones,
         paths)``, ``paths[i]`` the list of sample i's noisy backbones from the prior to t = 0.
-        ``noise_scale``: see :meth:`sample_frames`."""
+        ``noise_scale``, ``restraints``: see :meth:`sample_frames`."""
         if motif is not None and positions is None:
             length, positions = layout(motif, length, np.random.default_rng(seed))
-        res = self.sample_frames(length, n, seed, steps, method, motif, positions, trajectory, noise_scale)
+        res = self.sample_frames(length, n, seed, steps, method, motif, positions, trajectory, noise_scale,
+                                 restraints)
         r, x, psi = res[:3]
         coords = backbone_from_frames(r, x, psi)
         seq = ["A"] * length

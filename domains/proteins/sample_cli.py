@@ -7,10 +7,15 @@ Each sample is written to ``OUT/sample_NNN.pdb``; ``--trajectory`` also writes
 with their atoms and residue types and generates the scaffold around them; the segments keep their
 order and the scaffold residues are split at random over the gaps. ``OUT/samples.json`` lists every
 file with its length, motif positions (1-based) and seed.
+
+By default every clean-frame prediction of the sampler is relaxed to ideal peptide links without
+CA overlaps (:class:`.restraints.Restraints`), which the bundled CPU network does not reach on its
+own; ``--no-restraints`` samples from the network alone.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -22,6 +27,7 @@ EXAMPLES = """examples:
   scidiff backbones --length 60-150 -n 24 -o samples/ --steps 50
   scidiff backbones --motif 1abc.pdb:A10-25 --length 80-100 -n 8 -o scaffolds/
   scidiff backbones --length 80 -n 1 -o traj/ --trajectory
+  scidiff backbones --length 100 -n 8 -o raw/ --no-restraints       (the network alone)
 """
 
 
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from .backbone import write_pdb
     from .model import BackboneGenerator
     from .motif import read_motif
+    from .restraints import Restraints
 
     if args.n < 1 or (args.steps is not None and args.steps < 1) or args.batch < 1:
         raise ValueError("-n, --steps and --batch must be positive")
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     model = BackboneGenerator.from_pretrained(args.model, device=args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    restraints = None if args.no_restraints else Restraints()
     todo = plan(args.n, args.length, motif, args.seed)
     groups: dict[tuple, list[int]] = {}
     for i, key in enumerate(todo):
@@ -76,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             seed = args.seed + 1000 * chunk[0] + 1
             res = model.sample(length, n=len(chunk), seed=seed, steps=args.steps, motif=motif,
                                positions=torch.tensor(pos) if motif is not None else None,
-                               trajectory=args.trajectory, noise_scale=args.noise_scale)
+                               trajectory=args.trajectory, noise_scale=args.noise_scale,
+                               restraints=restraints)
             bbs, paths = res if args.trajectory else (res, None)
             for j, (i, bb) in enumerate(zip(chunk, bbs)):
                 path = write_pdb(out / f"sample_{i:03d}.pdb", bb)
@@ -89,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
                 records[i] = rec
             print(f"sampled {sum(r is not None for r in records)}/{args.n}", file=sys.stderr)
     seconds = time.perf_counter() - start
-    (out / "samples.json").write_text(json.dumps({"command": sys.argv, "seconds": seconds, "samples": records},
-                                                 indent=1))
+    manifest = {"command": sys.argv, "seconds": seconds,
+                "restraints": None if restraints is None else dataclasses.asdict(restraints), "samples": records}
+    (out / "samples.json").write_text(json.dumps(manifest, indent=1))
     print(f"wrote {args.n} backbone(s) to {out} in {seconds:.1f} s ({seconds / args.n:.2f} s per backbone)")
     return 0
 
@@ -108,6 +118,9 @@ def register(subparsers) -> None:
                                                      "(default: the model's, 1.0; FrameDiff samples at 0.1)")
     p.add_argument("--motif", help="FILE:A10-25[,A30-40]: keep these residues, generate the rest")
     p.add_argument("--trajectory", action="store_true", help="also write each sampling path as a multi-MODEL PDB")
+    p.add_argument("--no-restraints", action="store_true",
+                   help="sample from the network alone (default: relax every clean prediction to ideal peptide "
+                        "links without CA overlaps)")
     p.add_argument("--model", help="model folder (default: the bundled weights)")
     p.add_argument("--batch", type=int, default=8, help="samples of one length drawn together (default 8)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
