@@ -71,8 +71,28 @@ def test_radius_of_gyration_bond_validity_and_clashes_on_constructed_chains():
     stats = ev.evaluate_set([line, hairpin, HELIX], tm_samples=0)
     s = stats.summary()
     assert s["clash_free"] == pytest.approx(2 / 3) and s["clashes_per_structure"] == pytest.approx(1 / 3)
+    assert s["overlap_free"] == 1.0             # the hairpin's CA pair at 2.5 Å is not below 2.5 Å
     assert math.isfinite(s["ncac_angle_mean"])                  # only HELIX has N and C: 111 deg
     assert s["ncac_angle_mean"] == pytest.approx(111.0)
+
+
+def test_backbone_atom_overlaps_count_pairs_below_hydrogen_bond_distance():
+    """A real helix has none. On residues laid 10 Å apart, an O put 2.0 Å from the N of the
+    residue two along makes exactly one pair; 2.0 Å from its direct neighbour's N (bonded
+    geometry, |i-j| = 1) none; a missing O (NaN) is skipped."""
+    assert ev.atom_overlaps(HELIX) == 0
+    offsets = np.array([[0.0, 0, 0], [1.5, 0, 0], [3.0, 0, 0], [3.0, 1.2, 0]])   # N, CA, C, O
+    x = np.arange(5)[:, None, None] * np.array([10.0, 0, 0]) + offsets
+    assert ev.atom_overlaps(x) == 0
+    bad = x.copy()
+    bad[0, 3] = bad[2, 0] - [2.0, 0, 0]
+    assert ev.atom_overlaps(bad) == 1 and ev.atom_overlaps(bad, min_separation=3) == 0
+    assert ev.atom_overlaps(bad, threshold=1.9) == 0
+    near = x.copy()
+    near[0, 3] = near[1, 0] - [2.0, 0, 0]
+    assert ev.atom_overlaps(near) == 0
+    bad[0, 3] = np.nan
+    assert ev.atom_overlaps(bad) == 0
 
 
 def test_breaks_are_left_out_of_reference_geometry_only_when_asked():

@@ -2,7 +2,8 @@
 
 Per set: CA-CA bond validity (fraction of consecutive CA-CA within 3.80 ± 0.10 Å), N-CA-C angle
 (mean, sd; full-backbone sets only), clashes (CA pairs |i-j| >= 3 closer than 3.0 Å; clash-free
-fraction), radius of gyration as a ratio to 2.2 N^0.38 Å, P-SEA secondary structure (biotite;
+fraction), backbone-atom overlaps (N, CA, C, O of residues |i-j| >= 2 closer than 2.5 Å, below any
+hydrogen bond; full-backbone sets only), radius of gyration as a ratio to 2.2 N^0.38 Å, P-SEA secondary structure (biotite;
 helix / strand / coil fractions, the mean over samples), pairwise TM-score diversity (mean pairwise
 TM, single-linkage clusters at TM 0.5). Against the reference: 1-D Wasserstein-1 distances of the
 CA virtual bond angle (linear) and CA virtual dihedral (circular).
@@ -34,6 +35,7 @@ from .backbone import Backbone
 
 CA_CA, CA_CA_TOL = 3.80, 0.10
 CLASH_DIST, CLASH_SEP = 3.0, 3
+OVERLAP_DIST, OVERLAP_SEP = 2.5, 2
 
 
 def _coords(x) -> np.ndarray:
@@ -122,6 +124,19 @@ def clashes(x, threshold: float = CLASH_DIST, min_separation: int = CLASH_SEP) -
     d = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
     i, j = np.triu_indices(len(ca), k=min_separation)
     return int((d[i, j] < threshold).sum())
+
+
+def atom_overlaps(x, threshold: float = OVERLAP_DIST, min_separation: int = OVERLAP_SEP) -> int:
+    """Number of backbone-atom pairs (N, CA, C, O, those present) of residues with |i-j| >=
+    ``min_separation`` closer than ``threshold`` Å. Hydrogen-bonded N...O lie at 2.8-3.0 Å; the
+    development chains have 0.8 such pairs per chain at 2.5 Å."""
+    c = _coords(x)
+    xyz = c.reshape(-1, 3)
+    res = np.repeat(np.arange(len(c)), c.shape[1])
+    ok = np.isfinite(xyz).all(-1)
+    xyz, res = xyz[ok], res[ok]
+    d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
+    return int(((d < threshold) & (res[None] - res[:, None] >= min_separation)).sum())
 
 
 def radius_of_gyration(x) -> float:
@@ -302,6 +317,7 @@ class SetStats:
     ca_dihedrals: np.ndarray
     ncac_angles: np.ndarray
     clashes: np.ndarray
+    atom_overlaps: np.ndarray          # (n,) backbone-atom pairs closer than 2.5 Å; all 0 for CA-only sets
     rg_ratio: np.ndarray
     ss: np.ndarray                     # (n, 3) helix, strand, coil fractions per structure
     angle_dihedral: np.ndarray         # (M, 2) paired CA angle / dihedral (degrees) for the 2-D histogram
@@ -320,6 +336,8 @@ class SetStats:
             "ncac_angle_sd": float(self.ncac_angles.std()) if len(self.ncac_angles) else float("nan"),
             "clash_free": float((self.clashes == 0).mean()),
             "clashes_per_structure": float(self.clashes.mean()),
+            "overlap_free": float((self.atom_overlaps == 0).mean()),
+            "overlaps_per_structure": float(self.atom_overlaps.mean()),
             "rg_ratio_median": float(np.median(self.rg_ratio)),
             "rg_ratio_mean": float(self.rg_ratio.mean()),
             "helix": float(self.ss[:, 0].mean()),
@@ -363,7 +381,8 @@ def evaluate_set(structures, *, respect_breaks: bool = False, tm_samples: int | 
         n=len(structures), lengths=np.array([len(ca_of(s)) for s in structures]),
         ca_bonds=cat(lambda s: ca_bonds(s, respect_breaks)), ca_angles=cat(lambda s: ca_angles(s, respect_breaks)),
         ca_dihedrals=cat(lambda s: ca_dihedrals(s, respect_breaks)), ncac_angles=cat(ncac_angles),
-        clashes=np.array([clashes(s) for s in structures]), rg_ratio=np.array([rg_ratio(s) for s in structures]),
+        clashes=np.array([clashes(s) for s in structures]),
+        atom_overlaps=np.array([atom_overlaps(s) for s in structures]), rg_ratio=np.array([rg_ratio(s) for s in structures]),
         ss=np.array(ss, dtype=float), angle_dihedral=np.concatenate(
             [ca_angle_dihedral_pairs(s, respect_breaks) for s in structures]).reshape(-1, 2),
         tm=tm, tm_threshold=tm_threshold)
@@ -388,6 +407,8 @@ ROWS = [
     ("ncac_angle_sd", "N-CA-C sd (deg)", "{:.2f}"),
     ("clash_free", "clash-free fraction (CA<3.0 Å, |i-j|>=3)", "{:.3f}"),
     ("clashes_per_structure", "clashes per structure", "{:.2f}"),
+    ("overlap_free", "free of backbone-atom overlaps (<2.5 Å, |i-j|>=2)", "{:.3f}"),
+    ("overlaps_per_structure", "backbone-atom overlaps per structure", "{:.2f}"),
     ("rg_ratio_median", "Rg / 2.2N^0.38, median", "{:.3f}"),
     ("rg_ratio_mean", "Rg / 2.2N^0.38, mean", "{:.3f}"),
     ("helix", "helix fraction (P-SEA)", "{:.3f}"),
@@ -472,7 +493,7 @@ def plot_comparison(samples: SetStats, reference: SetStats | None, out_dir, labe
     return paths
 
 
-__all__ = ["ca_bonds", "ca_angles", "ca_dihedrals", "ca_angle_dihedral_pairs", "ncac_angles", "clashes", "radius_of_gyration", "rg_ratio",
+__all__ = ["ca_bonds", "ca_angles", "ca_dihedrals", "ca_angle_dihedral_pairs", "ncac_angles", "clashes", "atom_overlaps", "radius_of_gyration", "rg_ratio",
            "secondary_structure", "wasserstein_linear", "wasserstein_circular", "tm_score", "tm_score_gapless",
            "pairwise_tm", "tm_clusters", "SetStats", "evaluate_set", "compare", "format_table", "plot_comparison"]
 
