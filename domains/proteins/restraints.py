@@ -14,10 +14,12 @@ chain. :class:`Restraints` is a small physical energy on the ideal N, CA, C atom
   chain, hydrogen-bonded N...O lie at 2.8-3.0 Å).
 
 :meth:`Restraints.relax` minimises it over a rigid motion of every residue (L-BFGS on a
-rotation vector and a translation per residue, from the given frames, for a fixed number of
-iterations). L-BFGS moves only along the energy's gradients, never along the rigid motions of
-whole segments that the energy does not see, so each frame moves only as far as its links and
-contacts demand.
+rotation vector and a translation per residue, from the given frames, until the energy per
+residue is below a tolerance or an iteration budget is spent; the repulsion runs over a Verlet
+list of nearby pairs, made again whenever an atom has moved far enough to reach one outside
+it). L-BFGS moves only along the energy's gradients, never along the rigid motions of whole
+segments that the energy does not see, so each frame moves only as far as its links and contacts
+demand.
 
 In sampling (``BackboneGenerator.sample(restraints=...)``) every clean-frame prediction made at
 flow time t <= ``t_max`` is relaxed before the step, so the rest of the trajectory follows the
@@ -38,6 +40,8 @@ from scidiff.manifolds.so3 import rotvec_to_matrix
 from .frames import C_LOCAL, CA_C_N, CN_BOND, N_LOCAL, apply_frames, oxygen_from_peptide_plane
 
 C_N_CA = math.acos(-0.5203)          # AlphaFold's between-residue C-N-CA, 121.35 deg
+MARGIN = 2.0                          # Å, the Verlet list's reach beyond each floor
+CHUNK = 5                             # L-BFGS iterations between the stopping and list checks
 
 
 def _peptide_distances() -> tuple[float, float, float, float]:
@@ -71,22 +75,25 @@ def _floors(length: int, ca_distance: float, atom_distance: float) -> torch.Tens
 class Restraints:
     """Ideal peptide links plus CA and backbone-atom repulsion (see the module docstring); Å.
 
-    ``iterations``: L-BFGS iterations per relaxation; ``t_max``: in sampling, relax the clean
-    predictions made at flow times t <= t_max (1 relaxes all of them)."""
+    ``iterations``: at most this many L-BFGS iterations per relaxation; ``tolerance``: stop
+    sooner once every chain's energy is at most this many Å² per residue (1e-3: the four link
+    distances within about 0.02 Å); ``t_max``: in sampling, relax the clean predictions made at
+    flow times t <= t_max (1 relaxes all of them)."""
 
     ca_distance: float = 4.0
     atom_distance: float = 2.5
     link_weight: float = 1.0
     repulsion_weight: float = 1.0
     iterations: int = 50
+    tolerance: float = 1e-3
     t_max: float = 1.0
 
     def __post_init__(self):
         if min(self.ca_distance, self.atom_distance) < 0 or self.iterations < 1:
             raise ValueError(f"restraints need distances >= 0 and iterations >= 1, got ca_distance "
                              f"{self.ca_distance}, atom_distance {self.atom_distance}, iterations {self.iterations}")
-        if min(self.link_weight, self.repulsion_weight) < 0 or not 0 <= self.t_max <= 1:
-            raise ValueError("restraint weights must be >= 0 and t_max in [0, 1]")
+        if min(self.link_weight, self.repulsion_weight, self.tolerance) < 0 or not 0 <= self.t_max <= 1:
+            raise ValueError("restraint weights and tolerance must be >= 0 and t_max in [0, 1]")
 
     def atoms(self, r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Ideal N, CA, C ``(..., L, 3, 3)`` Å of frames ``R (..., L, 3, 3)``, ``x (..., L, 3)`` Å."""
@@ -139,7 +146,8 @@ class Restraints:
 
     def relax(self, r: torch.Tensor, x: torch.Tensor, fixed: torch.Tensor | None = None):
         """Frames ``(R (n, L, 3, 3), x (n, L, 3) Å)`` moved to lower :meth:`energy`: each residue by
-        ``R exp(w) , x + d`` with ``(w, d)`` found by L-BFGS (``iterations``). ``fixed (L,)`` bool
+        ``R exp(w) , x + d`` with ``(w, d)`` found by L-BFGS (at most ``iterations``, fewer once every
+        chain is within ``tolerance``). ``fixed (L,)`` bool
         marks residues that stay put (a motif). Computed in float64; returns the input dtype."""
         dtype = x.dtype
         r64, x64 = r.detach().to(torch.float64), x.detach().to(torch.float64)
@@ -152,25 +160,33 @@ class Restraints:
             w, d = params[..., :3] * move, params[..., 3:] * move
             return r64 @ rotvec_to_matrix(w), x64 + d
 
-        # L-BFGS on the contacts near the start; again from where it ended while it leaves a pair
-        # outside the list closer than its floor (rarely: a move of more than margin / 2 Å)
-        for _ in range(4):
+        # L-BFGS in chunks of CHUNK iterations over a Verlet list: the pairs within floor + MARGIN
+        # of the atoms' positions when the list was made hold every pair that can come within its
+        # floor until some atom has moved MARGIN / 2; then the list is made again (the optimiser
+        # keeps its history: the new pairs change the energy little where it is)
+        def relist():
             with torch.no_grad():
-                contacts = self.contacts(*moved())
-            opt = torch.optim.LBFGS([params], lr=1.0, max_iter=self.iterations, line_search_fn="strong_wolfe",
-                                    tolerance_grad=1e-9, tolerance_change=1e-12)
+                return self.heavy_atoms(*moved())[1], self.contacts(*moved(), margin=MARGIN)
 
-            def closure():
-                opt.zero_grad()
-                e = self.energy(*moved(), contacts).sum()
-                e.backward()
-                return e
+        listed, contacts = relist()
+        opt = torch.optim.LBFGS([params], lr=1.0, max_iter=CHUNK, max_eval=2 * CHUNK, line_search_fn="strong_wolfe",
+                                tolerance_grad=1e-12, tolerance_change=1e-14)
 
+        def closure():
+            opt.zero_grad()
+            e = self.energy(*moved(), contacts).sum()
+            e.backward()
+            return e
+
+        tol = self.tolerance * x.shape[-2]
+        for _ in range(0, self.iterations, CHUNK):
             with torch.enable_grad():
                 opt.step(closure)
             with torch.no_grad():
                 r1, x1 = moved()
-                if torch.allclose(self.terms(r1, x1)["repulsion"], self.terms(r1, x1, contacts)["repulsion"]):
+                if (self.heavy_atoms(r1, x1)[1] - listed).norm(dim=-1).max() > MARGIN / 2:
+                    listed, contacts = relist()
+                elif self.energy(r1, x1, contacts).max() <= tol:
                     break
         return r1.to(r.dtype), x1.to(dtype)
 
