@@ -6,11 +6,13 @@ Mapped from ``domains/proteins`` by setuptools.
   ``.gz``), ``write_pdb`` / ``write_cif`` (full backbone or CA-only, MODELs for trajectories);
 * ``frames``: residue frames ``(R, t)`` from N, CA, C (Gram-Schmidt) and ideal atoms back from frames;
 * ``dataset``: :class:`BackboneDataset` (folder -> filtered npz cache + JSON manifest -> padded batches);
-* ``evaluate``: offline metrics (bond validity, clashes, Rg, P-SEA, W1 of CA geometry, TM diversity);
+* ``evaluate``: offline metrics (bond validity, clashes, backbone-atom overlaps, Rg, P-SEA, W1 of CA geometry, TM diversity);
 * ``ipa`` / ``model`` / ``paths``: Invariant Point Attention trunk and :class:`BackboneGenerator`, one
   network for two SE(3) recipes: FrameFlow-style flow matching (translations from a centred
   Gaussian, rotations geodesic from uniform SO(3)) and FrameDiff-style diffusion (VP translations,
   IGSO(3) rotations);
+* ``restraints``: :class:`Restraints`, ideal peptide links and CA / backbone-atom repulsion that
+  relax the sampler's clean predictions (on by default in ``scidiff backbones`` and the demo);
 * ``motif``: motif scaffolding (``FILE:A10-25`` specs, layouts, the motif imposed while sampling);
 * ``cli`` / ``sample_cli``: ``scidiff backbones-eval`` and ``scidiff backbones``.
 """
@@ -18,7 +20,9 @@ from .backbone import Backbone, read_backbone, read_backbones, write_cif, write_
 from .dataset import BackboneDataset, DatasetConfig, crop_batch
 from .frames import backbone_from_frames, frames_from_backbone, frames_from_coords
 from .model import BackboneGenerator, FrameFlowConfig
+from .restraints import Restraints
 
 __all__ = ["Backbone", "read_backbone", "read_backbones", "write_pdb", "write_cif", "write_structure",
            "frames_from_backbone", "frames_from_coords", "backbone_from_frames",
-           "BackboneDataset", "DatasetConfig", "crop_batch", "BackboneGenerator", "FrameFlowConfig"]
+           "BackboneDataset", "DatasetConfig", "crop_batch", "BackboneGenerator", "FrameFlowConfig",
+           "Restraints"]

@@ -278,8 +278,9 @@ class BackboneGenerator(Pretrained, nn.Module):
         colder than the model's distribution, as FrameDiff's ζ = 0.1.
 
         ``restraints`` (:class:`.restraints.Restraints`): every clean-frame prediction made at
-        t <= ``restraints.t_max`` is relaxed to ideal peptide links without CA overlaps before the
-        step (motif residues held fixed), so the samples are the network's guided by that energy.
+        t <= ``restraints.t_max`` is relaxed to ideal peptide links without CA or backbone-atom
+        overlaps before the step (motif residues held fixed), so the samples are the network's
+        guided by that energy.
 
         ``motif`` at chain ``positions (M,)``: the clean-frame predictions keep the motif there
         (:func:`.motif.impose`). ``trajectory``: also the list of noisy frames ``(R_t, x_t Å)`` at

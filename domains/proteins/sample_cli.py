@@ -9,8 +9,9 @@ order and the scaffold residues are split at random over the gaps. ``OUT/samples
 file with its length, motif positions (1-based) and seed.
 
 By default every clean-frame prediction of the sampler is relaxed to ideal peptide links without
-CA overlaps (:class:`.restraints.Restraints`), which the bundled CPU network does not reach on its
-own; ``--no-restraints`` samples from the network alone.
+CA or backbone-atom overlaps (:class:`.restraints.Restraints`), which the bundled CPU network does
+not reach on its own; this costs about 6x the sampling time. ``--no-restraints`` samples from the
+network alone.
 """
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ def register(subparsers) -> None:
     p.add_argument("--trajectory", action="store_true", help="also write each sampling path as a multi-MODEL PDB")
     p.add_argument("--no-restraints", action="store_true",
                    help="sample from the network alone (default: relax every clean prediction to ideal peptide "
-                        "links without CA overlaps)")
+                        "links without CA or backbone-atom overlaps)")
     p.add_argument("--model", help="model folder (default: the bundled weights)")
     p.add_argument("--batch", type=int, default=8, help="samples of one length drawn together (default 8)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
