@@ -84,7 +84,7 @@ class Restraints:
     atom_distance: float = 2.5
     link_weight: float = 1.0
     repulsion_weight: float = 1.0
-    iterations: int = 50
+    iterations: int = 200
     tolerance: float = 1e-3
     t_max: float = 1.0
 
