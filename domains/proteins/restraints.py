@@ -107,7 +107,7 @@ class Restraints:
         o = oxygen_from_peptide_plane(a[:, :-1, 1], a[:, :-1, 2], a[:, 1:, 0])
         return a, torch.cat([a.flatten(1, 2), o], 1)
 
-    def contacts(self, r: torch.Tensor, x: torch.Tensor, margin: float = 2.0) -> tuple[torch.Tensor, ...]:
+    def contacts(self, r: torch.Tensor, x: torch.Tensor, margin: float = MARGIN) -> tuple[torch.Tensor, ...]:
         """The atom pairs that the repulsion could reach after moves of up to ``margin`` / 2 Å: the
         pairs within their floor + ``margin``, as ``(chain, atom, atom, floor)`` index tensors into
         :meth:`heavy_atoms` (no gradient)."""
@@ -147,8 +147,7 @@ class Restraints:
     def relax(self, r: torch.Tensor, x: torch.Tensor, fixed: torch.Tensor | None = None):
         """Frames ``(R (n, L, 3, 3), x (n, L, 3) Å)`` moved to lower :meth:`energy`: each residue by
         ``R exp(w) , x + d`` with ``(w, d)`` found by L-BFGS (at most ``iterations``, fewer once every
-        chain is within ``tolerance``). ``fixed (L,)`` bool
-        marks residues that stay put (a motif). Computed in float64; returns the input dtype."""
+        chain is within ``tolerance``). ``fixed (L,)`` bool marks residues that stay put (a motif). Computed in float64; returns the input dtype."""
         dtype = x.dtype
         r64, x64 = r.detach().to(torch.float64), x.detach().to(torch.float64)
         move = torch.ones(x.shape[-2], 1, dtype=torch.float64, device=x.device)
@@ -166,7 +165,8 @@ class Restraints:
         # keeps its history: the new pairs change the energy little where it is)
         def relist():
             with torch.no_grad():
-                return self.heavy_atoms(*moved())[1], self.contacts(*moved(), margin=MARGIN)
+                r1, x1 = moved()
+                return self.heavy_atoms(r1, x1)[1], self.contacts(r1, x1)
 
         listed, contacts = relist()
         opt = torch.optim.LBFGS([params], lr=1.0, max_iter=CHUNK, max_eval=2 * CHUNK, line_search_fn="strong_wolfe",
