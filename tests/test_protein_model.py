@@ -235,6 +235,34 @@ def test_a_smaller_noise_scale_ends_the_random_walk_closer_to_the_prediction():
         BackboneGenerator(FrameFlowConfig(**TINY)).sample_frames(10, noise_scale=0.1)
 
 
+def test_the_rotation_rate_sets_how_fast_sampled_rotations_settle():
+    """The flow recipe's exponential rotation schedule: with an oracle network, each Euler step of
+    size dt shrinks the geodesic distance to the predicted rotations by the factor 1 - c dt, for
+    the rate c given to the sampler, set in the config, or (by default) the training rot_rate."""
+    L = 12
+    g = torch.Generator().manual_seed(0)
+    r0, x0 = SO3().random(L, generator=g), torch.randn(L, 3, dtype=f64, generator=g)
+
+    def shrink(model, **kw):
+        model.predict = lambda r, x, t, mask, sc=None: (r0.expand(len(x), -1, -1, -1).to(r),
+                                                        x0.expand(len(x), -1, -1).to(x), torch.zeros(len(x), L, 2))
+        *_, path = model.sample_frames(L, n=2, seed=0, steps=20, trajectory=True, **kw)
+        d = torch.stack([SO3().dist(r, r0.expand(2, -1, -1, -1)).mean() for r, _ in path])
+        return 1 - d[1:10] / d[:9]                      # c dt on the uniform part of the time grid
+
+    model = BackboneGenerator(FrameFlowConfig(**TINY))          # rot_rate 10
+    c_dt = {c: shrink(model, rot_rate=c) for c in (3.0, 10.0)}
+    dt = c_dt[10.0] / 10
+    assert 0.04 < float(dt.mean()) < 0.06
+    torch.testing.assert_close(c_dt[3.0], 3 * dt)
+    torch.testing.assert_close(shrink(model), c_dt[10.0])
+    torch.testing.assert_close(shrink(BackboneGenerator(FrameFlowConfig(**TINY, sample_rot_rate=3.0))), c_dt[3.0])
+    with pytest.raises(ValueError, match="rot_rate is for the flow recipe"):
+        BackboneGenerator(FrameFlowConfig(**TINY, recipe="diffusion")).sample_frames(10, rot_rate=5.0)
+    with pytest.raises(ValueError, match="rotation rates must be positive"):
+        BackboneGenerator(FrameFlowConfig(**TINY, sample_rot_rate=0.0))
+
+
 @needs_data
 def test_diffusion_recipe_trains_on_the_same_network(two_chains):
     _, ds = two_chains
@@ -256,6 +284,7 @@ def test_diffusion_recipe_trains_on_the_same_network(two_chains):
 def test_bundled_weights_load_by_default_and_sample():
     model = BackboneGenerator.from_pretrained()
     assert model.config.recipe == "flow" and model.config.blocks == 4
+    assert model.path.sample_rot.rate == model.config.sample_rot_rate == 6.0      # trained at 10, sampled at 6
     a = model.sample(40, n=2, seed=3, steps=20)
     b = model.sample(40, n=2, seed=3, steps=20)
     assert all(x.is_complete and len(x) == 40 for x in a)

@@ -130,6 +130,7 @@ def test_backbones_command_writes_scaffolds_trajectories_and_a_manifest(tmp_path
     manifest = json.loads((tmp_path / "o" / "samples.json").read_text())
     meta = manifest["samples"]
     assert len(meta) == 3 and manifest["restraints"]["ca_distance"] == 4.0       # on by default
+    assert manifest["rot_rate"] == 10.0                                          # the model's own
     motif = read_motif(spec)
     for rec in meta:
         s = read_backbone(tmp_path / "o" / rec["file"])
@@ -138,7 +139,8 @@ def test_backbones_command_writes_scaffolds_trajectories_and_a_manifest(tmp_path
         assert superposed_rmsd(s.coords[idx, :3].reshape(-1, 3), motif.coords[:, :3].reshape(-1, 3).numpy()) < 2e-3
         assert (tmp_path / "o" / rec["trajectory"]).read_text().count("MODEL") == 5
     assert main(["backbones", "--length", "20", "-n", "1", "-o", str(tmp_path / "raw"), "--model", str(tmp_path / "m"),
-                 "--steps", "2", "--no-restraints"]) == 0
-    assert json.loads((tmp_path / "raw" / "samples.json").read_text())["restraints"] is None
+                 "--steps", "2", "--no-restraints", "--rot-rate", "4"]) == 0
+    manifest = json.loads((tmp_path / "raw" / "samples.json").read_text())
+    assert manifest["restraints"] is None and manifest["rot_rate"] == 4.0
     with pytest.raises(SystemExit):
         main(["backbones", "--length", "30-20", "-o", str(tmp_path / "x")])

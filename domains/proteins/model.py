@@ -8,7 +8,8 @@ angle (for the O atom at chain ends); ``recipe`` picks the path between data and
 
 * ``"flow"`` (FrameFlow): straight translations from a centred Gaussian and geodesic rotations
   from uniform SO(3); trained with the linear rotation schedule and sampled with the exponential
-  one (rotation velocity ``c Log(R_t^T R^_0)``, c = ``rot_rate`` = 10, so rotations settle early).
+  one (rotation velocity ``c Log(R_t^T R^_0)``, c = ``sample_rot_rate``, else ``rot_rate`` = 10, so
+  rotations settle early; the bundled weights sample at c = 6, see ``weights/backbones/README.md``).
   Training with ``rot_train_schedule="exp"`` too leaves rotations ~95 % clean for t < 0.7 and the
   network learns to read the structure from them (in a short CPU overfit on two chains samples
   collapsed to Rg 0.75x the expected, with ~57 clashes per 48-residue chain).
@@ -107,6 +108,7 @@ class FrameFlowConfig:
     self_condition: bool = False  # feed the previous clean prediction back (half the training batches)
     sample_steps: int = 100
     sample_noise_scale: float = 1.0  # reverse-SDE noise factor (diffusion recipe; FrameDiff samples at 0.1)
+    sample_rot_rate: float | None = None  # flow: rate c of the exponential rotation schedule in sampling (None: rot_rate)
 
 
 def _masked_center(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -270,8 +272,13 @@ class BackboneGenerator(Pretrained, nn.Module):
     def sample_frames(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
                       method: str | None = None, motif: Motif | None = None,
                       positions: torch.Tensor | None = None, trajectory: bool = False,
-                      noise_scale: float | None = None, restraints: Restraints | None = None):
+                      noise_scale: float | None = None, restraints: Restraints | None = None,
+                      rot_rate: float | None = None):
         """``(R (n, L, 3, 3), x (n, L, 3) Å, psi (n, L))`` float64, translations centred.
+
+        ``rot_rate`` (flow recipe; default ``config.sample_rot_rate``, else ``config.rot_rate``): the
+        rate c of the exponential rotation schedule, rotation velocity ``c Log(R_t^T R^_0)``. A high
+        c settles the rotations early, on the network's predictions from noisy translations.
 
         ``noise_scale`` (default ``config.sample_noise_scale``) multiplies the noise the reverse SDE
         injects (``method`` "euler_maruyama", the diffusion recipe's sampler); below 1 the sampler is
@@ -297,8 +304,13 @@ class BackboneGenerator(Pretrained, nn.Module):
         elif noise_scale is not None:
             raise ValueError(f"noise_scale is for the reverse SDE (method 'euler_maruyama', the diffusion "
                              f"recipe), not for {method!r}")
+        path = self.path
+        if rot_rate is not None:
+            if not hasattr(path, "with_sample_rate"):
+                raise ValueError(f"rot_rate is for the flow recipe's exponential rotation schedule, not {self.config.recipe!r}")
+            path = path.with_sample_rate(rot_rate)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
-        proc = self.process(length)
+        proc = path.process(length)
         x_init = (proc.processes[0].prior_sample(n, generator=g),
                   SO3().random(n * length, generator=g).reshape(n, length, 3, 3))
         dtype, dev = next(self.parameters()).dtype, self.device
@@ -323,7 +335,7 @@ class BackboneGenerator(Pretrained, nn.Module):
                 r_hat, x_ang = restraints.relax(r_hat, x_hat / scale, fixed)
                 x_hat = _masked_center(x_ang * scale, mask.cpu())
             last.update(psi=psi, r=r_hat, x=x_hat)
-            return x_hat, self.path.rotation_output(rt, r_hat, tt)
+            return x_hat, path.rotation_output(rt, r_hat, tt)
 
         was = self.training
         self.eval()
@@ -342,7 +354,7 @@ class BackboneGenerator(Pretrained, nn.Module):
     def sample(self, length: int, n: int = 1, seed: int | None = 0, steps: int | None = None,
                method: str | None = None, motif: Motif | None = None, positions: torch.Tensor | None = None,
                trajectory: bool = False, noise_scale: float | None = None,
-               restraints: Restraints | None = None):
+               restraints: Restraints | None = None, rot_rate: float | None = None):
         """``n`` backbones of ``length`` residues (poly-Ala, CA centroid near the origin).
 
         With ``motif`` (:func:`.motif.read_motif`) the motif residues sit at chain ``positions``
@@ -350,11 +362,11 @@ class BackboneGenerator(Pretrained, nn.Module):
         ``(lo, hi)``) with their input atoms and residue types, superposed onto the generated
         scaffold. ``trajectory``: returns ``(backbones,
         paths)``, ``paths[i]`` the list of sample i's noisy backbones from the prior to t = 0.
-        ``noise_scale``, ``restraints``: see :meth:`sample_frames`."""
+        ``noise_scale``, ``restraints``, ``rot_rate``: see :meth:`sample_frames`."""
         if motif is not None and positions is None:
             length, positions = layout(motif, length, np.random.default_rng(seed))
         res = self.sample_frames(length, n, seed, steps, method, motif, positions, trajectory, noise_scale,
-                                 restraints)
+                                 restraints, rot_rate)
         r, x, psi = res[:3]
         coords = backbone_from_frames(r, x, psi)
         seq = ["A"] * length

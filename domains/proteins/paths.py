@@ -8,7 +8,8 @@ network's unit (nm) and always handed to the sampler as x^_0 (``GaussianFactor(.
 * :class:`FlowPath` (FrameFlow): straight translations from a centred Gaussian
   (``RectifiedFlow``, ``x_t = (1 - t) x_0 + t eps``) and rotations on the geodesic from uniform
   SO(3) (``GeodesicFlow``); training with the linear rotation schedule, sampling with the
-  exponential one (rotation velocity ``c Log(R_t^T R^_0)``, c = ``rot_rate``), geodesic Euler.
+  exponential one (rotation velocity ``c Log(R_t^T R^_0)``, c = ``sample_rate``, by default the
+  training ``rot_rate``), geodesic Euler.
 * :class:`DiffusionPath` (FrameDiff): VP translations (linear beta 0.1..20) and IGSO(3) Brownian
   motion on rotations (``HeatDiffusion(SO3(), "logarithmic", 0.1, 1.5)``); the rotation score is
   the IGSO(3) score of R_t around R^_0 at the current scale (FrameDiff's), sampled with the
@@ -61,13 +62,21 @@ class FramePath:
 class FlowPath(FramePath):
     method = "euler"
 
-    def __init__(self, rot_rate: float = 10.0, train_schedule: str = "linear", sample_schedule: str = "exp"):
+    def __init__(self, rot_rate: float = 10.0, train_schedule: str = "linear", sample_schedule: str = "exp",
+                 sample_rate: float | None = None):
         for k, v in (("rot_train_schedule", train_schedule), ("rot_sample_schedule", sample_schedule)):
             if v not in ("linear", "exp"):
                 raise ValueError(f"{k} must be 'linear' or 'exp', got {v!r}")
+        sample_rate = rot_rate if sample_rate is None else sample_rate
+        if min(rot_rate, sample_rate) <= 0:
+            raise ValueError(f"rotation rates must be positive, got rot_rate {rot_rate}, sample rate {sample_rate}")
         self.trans = RectifiedFlow()
         self.rot = GeodesicFlow(SO3(), prior="uniform", schedule=train_schedule, rate=rot_rate)
-        self.sample_rot = GeodesicFlow(SO3(), prior="uniform", schedule=sample_schedule, rate=rot_rate)
+        self.sample_rot = GeodesicFlow(SO3(), prior="uniform", schedule=sample_schedule, rate=sample_rate)
+
+    def with_sample_rate(self, rate: float) -> "FlowPath":
+        """The same path sampled with the exponential rotation rate ``rate`` (c)."""
+        return FlowPath(self.rot.rate, self.rot.schedule, self.sample_rot.schedule, rate)
 
     def scales(self, t: torch.Tensor):
         return t, t
@@ -110,7 +119,8 @@ class DiffusionPath(FramePath):
 def make_path(config) -> FramePath:
     """The path a :class:`FrameFlowConfig` names in ``recipe`` (``"flow"`` or ``"diffusion"``)."""
     if config.recipe == "flow":
-        return FlowPath(config.rot_rate, config.rot_train_schedule, config.rot_sample_schedule)
+        return FlowPath(config.rot_rate, config.rot_train_schedule, config.rot_sample_schedule,
+                        config.sample_rot_rate)
     if config.recipe == "diffusion":
         return DiffusionPath(config.beta_min, config.beta_max, config.rot_sigma_min, config.rot_sigma_max)
     raise ValueError(f"recipe must be 'flow' or 'diffusion', got {config.recipe!r}")

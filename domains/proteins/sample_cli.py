@@ -29,6 +29,7 @@ EXAMPLES = """examples:
   scidiff backbones --motif 1abc.pdb:A10-25 --length 80-100 -n 8 -o scaffolds/
   scidiff backbones --length 80 -n 1 -o traj/ --trajectory
   scidiff backbones --length 100 -n 8 -o raw/ --no-restraints       (the network alone)
+  scidiff backbones --length 100 -n 8 -o helical/ --rot-rate 10      (FrameFlow's rate: more helix)
 """
 
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             res = model.sample(length, n=len(chunk), seed=seed, steps=args.steps, motif=motif,
                                positions=torch.tensor(pos) if motif is not None else None,
                                trajectory=args.trajectory, noise_scale=args.noise_scale,
-                               restraints=restraints)
+                               restraints=restraints, rot_rate=args.rot_rate)
             bbs, paths = res if args.trajectory else (res, None)
             for j, (i, bb) in enumerate(zip(chunk, bbs)):
                 path = write_pdb(out / f"sample_{i:03d}.pdb", bb)
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 records[i] = rec
             print(f"sampled {sum(r is not None for r in records)}/{args.n}", file=sys.stderr)
     seconds = time.perf_counter() - start
-    manifest = {"command": sys.argv, "seconds": seconds,
+    rot_rate = args.rot_rate if args.rot_rate is not None else getattr(model.path.sample_rot, "rate", None)
+    manifest = {"command": sys.argv, "seconds": seconds, "rot_rate": rot_rate,
                 "restraints": None if restraints is None else dataclasses.asdict(restraints), "samples": records}
     (out / "samples.json").write_text(json.dumps(manifest, indent=1))
     print(f"wrote {args.n} backbone(s) to {out} in {seconds:.1f} s ({seconds / args.n:.2f} s per backbone)")
@@ -117,6 +119,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--noise-scale", type=float, help="reverse-SDE noise factor for diffusion-recipe models "
                                                      "(default: the model's, 1.0; FrameDiff samples at 0.1)")
+    p.add_argument("--rot-rate", type=float, help="rate c of the exponential rotation schedule for flow-recipe "
+                                                  "models (default: the model's; 6 for the bundled weights, "
+                                                  "FrameFlow's 10 gives more helix)")
     p.add_argument("--motif", help="FILE:A10-25[,A30-40]: keep these residues, generate the rest")
     p.add_argument("--trajectory", action="store_true", help="also write each sampling path as a multi-MODEL PDB")
     p.add_argument("--no-restraints", action="store_true",
