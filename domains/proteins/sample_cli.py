@@ -10,8 +10,8 @@ file with its length, motif positions (1-based) and seed.
 
 By default every clean-frame prediction of the sampler is relaxed to ideal peptide links without
 CA or backbone-atom overlaps (:class:`.restraints.Restraints`), which the bundled CPU network does
-not reach on its own; this costs about 4x the sampling time. ``--no-restraints`` samples from the
-network alone.
+not reach on its own; this costs about 3x the sampling time (6.4 s against 1.9 s per 100-residue
+backbone on one CPU thread). ``--no-restraints`` samples from the network alone.
 """
 from __future__ import annotations
 
