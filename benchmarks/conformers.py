@@ -128,6 +128,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help="sampler steps of a learned method (default: the model's)")
     ap.add_argument("--sampler", help="sampler of a learned method: euler_maruyama (reverse SDE), euler or heun "
                                       "(probability-flow ODE); default: the model's")
+    ap.add_argument("--torsion-prior", type=float,
+                    help="torsional methods: weight of ETKDG's experimental torsion terms as guidance (default: "
+                         "the generator's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=1, help="GMTKN55 repeats with consecutive seeds (default 1)")
     ap.add_argument("--skip-platinum", action="store_true", help="GMTKN55 only")
@@ -147,10 +150,10 @@ def main() -> None:
     RDLogger.DisableLog("rdApp.*")
     gen = generators()[args.method](args.model)
     learned = getattr(gen, "base", gen)                  # inside MMFFRelaxed for NAME-mmff
-    for flag, attr in (("steps", "steps"), ("sampler", "method")):
-        if getattr(args, flag):
+    for flag, attr in (("steps", "steps"), ("sampler", "method"), ("torsion_prior", "torsion_prior")):
+        if getattr(args, flag) is not None:
             if not hasattr(learned, attr):
-                raise SystemExit(f"--{flag} is for the learned methods, not {args.method}")
+                raise SystemExit(f"--{flag.replace('_', '-')} does not apply to {args.method}")
             setattr(learned, attr, getattr(args, flag))
     bar, end = ("| ", " |") if args.markdown else ("", "")
     rec, sec_p, made_p, failed = ({}, 0.0, 0, []) if args.skip_platinum else platinum(gen, args.every, args.n, args.seed, args.batch_molecules)
@@ -197,7 +200,8 @@ def main() -> None:
         print("failed:", f)
     if args.json:
         Path(args.json).write_text(json.dumps({"method": args.method, "every": args.every, "n": args.n,
-                                               "pool": args.pool, "platinum_min_rmsd": PER_LIGAND,
+                                               "pool": args.pool, "torsion_prior": getattr(learned, "torsion_prior", None),
+                                               "platinum_min_rmsd": PER_LIGAND,
                                                "gmtkn55": PER_MOLECULE}, indent=1))
 
 

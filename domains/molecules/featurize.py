@@ -67,11 +67,14 @@ EDGE_DIM = len(bond_features(None, 2))
 
 
 class MolData(Data):
-    """``Data`` whose ``side_index`` rows batch as (torsion, atom) indices."""
+    """``Data`` whose ``side_index`` rows batch as (torsion, atom) indices and ``prior_torsion`` as
+    torsion indices (``prior_index`` batches as atom indices, like every ``*index`` key)."""
 
     def __inc__(self, key, value, *args, **kwargs):
         if key == "side_index":
             return torch.tensor([[self.torsion_index.shape[1]], [self.num_nodes]])
+        if key == "prior_torsion":                     # .torsion_prior: each term's torsion
+            return self.torsion_index.shape[1]
         return super().__inc__(key, value, *args, **kwargs)
 
     def __cat_dim__(self, key, value, *args, **kwargs):

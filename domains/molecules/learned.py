@@ -133,10 +133,14 @@ class LearnedConformers(ConformerGenerator):
                 atoms += graphs[stop].num_nodes
                 stop += 1
             chunk = graphs[start:stop]
-            pos = self.model.sample(Batch.from_data_list(chunk), self.steps, self.method, gen).cpu().double().numpy()
+            pos = self._sample_batch(Batch.from_data_list(chunk), gen).cpu().double().numpy()
             out.extend(np.split(pos, np.cumsum([g.num_nodes for g in chunk])[:-1]))
             start = stop
         return out
+
+    def _sample_batch(self, batch: Batch, gen) -> torch.Tensor:
+        """Coordinates ``(N, 3)`` Å of one batch of graphs, from the model's sampler."""
+        return self.model.sample(batch, self.steps, self.method, gen)
 
     def _accept(self, mol: Chem.Mol, probe: Chem.Mol, check: bool) -> tuple[str, str] | None:
         """``(stats key, conformer label)`` for the conformer on ``probe`` (which it may fix in

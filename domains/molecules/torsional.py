@@ -89,6 +89,7 @@ from .generator import ETKDG, rdkit_seed
 from .learned import LearnedConformers
 from .metrics import clashes, stereo_preserved
 from .tensor_product import EdgeTensorProduct
+from . import torsion_prior
 from .torsions import dihedrals, rotate_torsions
 
 f64 = torch.float64
@@ -341,11 +342,13 @@ class TorsionalDiffusion(Pretrained, nn.Module):
 
     @torch.no_grad()
     def sample(self, batch, steps: int | None = None, method: str | None = None,
-               generator: torch.Generator | None = None, score_fn=None, return_torsions: bool = False):
+               generator: torch.Generator | None = None, score_fn=None, return_torsions: bool = False,
+               guidance=None):
         """Coordinates ``(N, 3)`` Å (float64, CPU): the local structures ``batch.pos`` with their
         torsions drawn by integrating the reverse process from uniform torsions (a CPU
-        ``generator``). ``score_fn(pos, t (B,), batch) -> (T,)`` replaces the network (tests).
-        With ``return_torsions`` also the final torsions ``(T,)``."""
+        ``generator``). ``score_fn(pos, t (B,), batch) -> (T,)`` replaces the network (tests);
+        ``guidance(pos, batch) -> (T,)`` per radian is added to the score at every step (e.g.
+        :func:`.torsion_prior.prior_score`). With ``return_torsions`` also the final torsions ``(T,)``."""
         if getattr(batch, "batch", None) is None:
             batch = Batch.from_data_list([batch])
         dev = self.device if score_fn is None else batch.pos.device
@@ -363,7 +366,10 @@ class TorsionalDiffusion(Pretrained, nn.Module):
         def model(x, tt):
             pos = rotate_torsions(local, ti, si, x[:, 0].to(dev) - x_local, graph)
             t = torch.full((batch.num_graphs,), float(tt[0]), dtype=f64, device=dev)
-            return score_fn(pos.to(dtype), t.to(dtype), batch).to(f64).cpu()[:, None]
+            s = score_fn(pos.to(dtype), t.to(dtype), batch)
+            if guidance is not None:
+                s = s + guidance(pos.to(dtype), batch).to(s.dtype)
+            return s.to(f64).cpu()[:, None]
 
         x = sample(model, self.process, x_init=x_init, steps=steps or self.config.steps,
                    method=method or self.config.method, generator=generator)[:, 0]
@@ -387,11 +393,15 @@ class TorsionalConformers(LearnedConformers):
     default_batch_atoms = 10_000
     rejection = "kept the wrong stereochemistry or a steric clash"
 
-    def __init__(self, model, *, clash_free: bool = True, **options):
+    def __init__(self, model, *, clash_free: bool = True, torsion_prior: float = 0.0, **options):
         """``clash_free``: redraw conformers with a steric clash (module doc); False keeps the
-        model's samples as drawn. ``options``: as ``LearnedConformers``."""
+        model's samples as drawn. ``torsion_prior`` w > 0 adds w times the score of ETKDG's
+        experimental torsion terms to the network's at every step (:mod:`.torsion_prior`).
+        ``options``: as ``LearnedConformers``."""
         super().__init__(model, **options)
-        self.clash_free = clash_free
+        if torsion_prior < 0:
+            raise ValueError(f"torsion_prior must be >= 0, got {torsion_prior}")
+        self.clash_free, self.torsion_prior = clash_free, torsion_prior
 
     def out_of_scope(self, mol: Chem.Mol) -> str | None:
         """Why the model cannot handle ``mol`` (explicit H), or ``None``."""
@@ -417,8 +427,18 @@ class TorsionalConformers(LearnedConformers):
             warnings.simplefilter("ignore")            # prepare's note was given once already
             emb = ETKDG().generate(mol, k, seed=rdkit_seed(seed, 100 + attempt) >> 1)
         locals_ = [c.GetPositions() for c in emb.GetConformers()]
+        if self.torsion_prior > 0:
+            data = torsion_prior.attach(data.clone(), mol)
         return [_with_pos(data, torch.tensor(locals_[i % len(locals_)], dtype=torch.float32))   # ETKDG may embed fewer
                 for i in range(k)]
+
+    def _sample_batch(self, batch, gen):
+        """The model's sampler, guided by ``torsion_prior`` times the prior's score when that is > 0."""
+        if self.torsion_prior == 0:
+            return super()._sample_batch(batch, gen)
+        w = self.torsion_prior
+        return self.model.sample(batch, self.steps, self.method, gen,
+                                 guidance=lambda pos, data: w * torsion_prior.prior_score(pos, data))
 
 
 # --- training ------------------------------------------------------------------------------------
