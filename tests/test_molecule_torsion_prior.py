@@ -71,3 +71,11 @@ def test_guidance_pulls_threonine_phi_into_its_crystal_structure_well():
     assert stats[1.0][1] > stats[0.0][1] + 0.2, stats
     with pytest.raises(ValueError, match="torsion_prior must be >= 0"):
         TorsionalConformers.from_pretrained(torsion_prior=-1.0)
+
+
+def test_the_weight_defaults_to_the_models_config():
+    from scidiff.molecules.torsional import TorsionalDiffusion, TorsionalDiffusionConfig, TorsionNetConfig
+
+    model = TorsionalDiffusion(TorsionalDiffusionConfig(net=TorsionNetConfig(ns=8, nv=2, layers=1), torsion_prior=0.5))
+    assert TorsionalConformers(model).torsion_prior == 0.5
+    assert TorsionalConformers(model, torsion_prior=0.0).torsion_prior == 0.0

@@ -264,6 +264,7 @@ class TorsionalDiffusionConfig:
     sigma_max: float = math.pi
     steps: int = 20                       # default sampling steps
     method: str = "euler_maruyama"        # reverse SDE; "euler" / "heun": probability-flow ODE
+    torsion_prior: float = 0.0            # default guidance weight of ETKDG's torsion terms (.torsion_prior)
 
 
 class TorsionalDiffusion(Pretrained, nn.Module):
@@ -393,12 +394,14 @@ class TorsionalConformers(LearnedConformers):
     default_batch_atoms = 10_000
     rejection = "kept the wrong stereochemistry or a steric clash"
 
-    def __init__(self, model, *, clash_free: bool = True, torsion_prior: float = 0.0, **options):
+    def __init__(self, model, *, clash_free: bool = True, torsion_prior: float | None = None, **options):
         """``clash_free``: redraw conformers with a steric clash (module doc); False keeps the
         model's samples as drawn. ``torsion_prior`` w > 0 adds w times the score of ETKDG's
-        experimental torsion terms to the network's at every step (:mod:`.torsion_prior`).
-        ``options``: as ``LearnedConformers``."""
+        experimental torsion terms to the network's at every step (:mod:`.torsion_prior`); None
+        takes the model's ``config.torsion_prior``. ``options``: as ``LearnedConformers``."""
         super().__init__(model, **options)
+        if torsion_prior is None:
+            torsion_prior = model.config.torsion_prior
         if torsion_prior < 0:
             raise ValueError(f"torsion_prior must be >= 0, got {torsion_prior}")
         self.clash_free, self.torsion_prior = clash_free, torsion_prior
