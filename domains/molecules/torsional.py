@@ -83,13 +83,13 @@ from scidiff.samplers import sample
 from scidiff.train.pretrained import Pretrained
 from scidiff.train.trainer import OptimConfig, TrainConfig
 
+from . import torsion_prior
 from .egnn import intra_radius_edges
 from .featurize import ATOM_DIM, EDGE_DIM, rotatable_bonds
 from .generator import ETKDG, rdkit_seed
 from .learned import LearnedConformers
 from .metrics import clashes, stereo_preserved
 from .tensor_product import EdgeTensorProduct
-from . import torsion_prior
 from .torsions import dihedrals, rotate_torsions
 
 f64 = torch.float64
