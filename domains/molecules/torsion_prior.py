@@ -51,21 +51,24 @@ def attach(data, mol: Chem.Mol):
     return data
 
 
+def _terms(pos: torch.Tensor, data, per_term) -> torch.Tensor:
+    """``per_term(k phi (G, 6))`` of each term's dihedral, times its ``coef`` and summed over k,
+    then summed per torsion ``(T,)`` float64."""
+    phi = dihedrals(pos.to(torch.float64), data.prior_index)
+    values = (data.prior_coef * per_term(ORDERS * phi[:, None])).sum(-1)
+    return torch.zeros(data.torsion_index.shape[1], dtype=torch.float64, device=pos.device).index_add(
+        0, data.prior_torsion, values)
+
+
 def prior_energy(pos: torch.Tensor, data) -> torch.Tensor:
     """``E`` less its constant ``sum V_k``, summed per torsion ``(T,)``, at conformers ``pos (N, 3)`` Å
     of (batched) graphs ``data``."""
-    phi = dihedrals(pos.to(torch.float64), data.prior_index)
-    e = (data.prior_coef * torch.cos(ORDERS * phi[:, None])).sum(-1)
-    return torch.zeros(data.torsion_index.shape[1], dtype=torch.float64, device=pos.device).index_add(
-        0, data.prior_torsion, e)
+    return _terms(pos, data, torch.cos)
 
 
 def prior_score(pos: torch.Tensor, data) -> torch.Tensor:
     """``-dE/dtau (T,)`` per radian, float64, at conformers ``pos (N, 3)`` Å of graphs ``data``."""
-    phi = dihedrals(pos.to(torch.float64), data.prior_index)
-    g = (ORDERS * data.prior_coef * torch.sin(ORDERS * phi[:, None])).sum(-1)
-    return torch.zeros(data.torsion_index.shape[1], dtype=torch.float64, device=pos.device).index_add(
-        0, data.prior_torsion, g)
+    return _terms(pos, data, lambda k_phi: ORDERS * torch.sin(k_phi))
 
 
 __all__ = ["experimental_torsions", "attach", "prior_energy", "prior_score"]
