@@ -97,3 +97,22 @@ def test_mmff_relaxes_the_output_of_a_learned_method(tmp_path):
                  "--mmff", "--quiet"]) == 0
     mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
     assert [m.GetProp("method") for m in mols] == ["torsional-mmff"] * 2
+
+
+def test_torsion_prior_flag_sets_the_guidance_weight_and_is_recorded(tmp_path, capsys):
+    """The bundled default (0.25) is what ``--torsion-prior 0.25`` gives; 0 is the network alone."""
+    made = {}
+    for flag in (None, "0.25", "0"):
+        out = tmp_path / f"{flag}.sdf"
+        args = ["conformers", "CNC(=O)[C@@H](NC(C)=O)[C@@H](C)O", "-n", "3", "-o", str(out), "--quiet"]
+        assert main(args + (["--torsion-prior", flag] if flag else [])) == 0
+        mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
+        made[flag] = [m.GetConformer().GetPositions() for m in mols]
+        assert {m.GetProp("torsion_prior") for m in mols} == {"0.0" if flag == "0" else "0.25"}
+    assert all((a == b).all() for a, b in zip(made[None], made["0.25"]))
+    assert not all((a == b).all() for a, b in zip(made[None], made["0"]))
+    out = str(tmp_path / "x.sdf")
+    assert main(["conformers", "CCCO", "-o", out, "--method", "etkdg", "--torsion-prior", "1"]) == 2
+    assert "--torsion-prior is for the torsional methods, not etkdg" in capsys.readouterr().err
+    assert main(["conformers", "CCCO", "-o", out, "--torsion-prior", "-1"]) == 2
+    assert "--torsion-prior must be >= 0" in capsys.readouterr().err

@@ -35,17 +35,21 @@ def generators() -> dict:
 
 
 @functools.lru_cache(maxsize=4)
-def _generator(method: str, model: str | None):
-    """One generator per (method, model) and process: learned weights load once."""
-    return generators()[method](model)
+def _generator(method: str, model: str | None, torsion_prior: float | None = None):
+    """One generator per (method, model, torsion_prior) and process: learned weights load once.
+    ``torsion_prior`` (torsional methods) replaces the model's default guidance weight."""
+    gen = generators()[method](model)
+    if torsion_prior is not None:
+        getattr(gen, "base", gen).torsion_prior = torsion_prior     # inside MMFFRelaxed for -mmff
+    return gen
 
 
 def _generate(job):
-    """Worker: ``(method, model, records, n, seed) -> [(record, mol | None, error | None)]``, the
-    records' molecules made together (``generate_many``: one batch for a learned method)."""
-    method, model, records, n, seed = job
+    """Worker: ``(method, model, torsion_prior, records, n, seed) -> [(record, mol | None, error |
+    None)]``, the records' molecules made together (``generate_many``: one batch for a learned method)."""
+    method, model, torsion_prior, records, n, seed = job
     try:
-        made = _generator(method, model).generate_many([r.mol for r in records], n, seed=seed)
+        made = _generator(method, model, torsion_prior).generate_many([r.mol for r in records], n, seed=seed)
     except (ValueError, RuntimeError) as e:             # a failure outside any one molecule
         return [(r, None, f"{r.where}: {e}") for r in records]
     return [(r, None, f"{r.where}: {m}") if isinstance(m, Exception) else (r, m, None) for r, m in zip(records, made)]
@@ -66,9 +70,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-molecules must be at least 1, got {args.batch_molecules}")
     if args.model and not method.startswith(("torsional", "flow")):
         raise ValueError(f"--model is for the learned methods (torsional, flow), not {method}")
+    if args.torsion_prior is not None:
+        if not method.startswith("torsional"):
+            raise ValueError(f"--torsion-prior is for the torsional methods, not {method}")
+        if args.torsion_prior < 0:
+            raise ValueError(f"--torsion-prior must be >= 0, got {args.torsion_prior}")
     learned = method.startswith(("torsional", "flow"))
-    if learned:
-        _generator(method, args.model)         # a bad --model fails here, before any molecule
+    weight = None
+    if learned:                                  # a bad --model fails here, before any molecule
+        gen = _generator(method, args.model, args.torsion_prior)
+        weight = getattr(getattr(gen, "base", gen), "torsion_prior", None)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     records = list(read_molecules(args.input, column=args.column, name_column=args.name_column))
@@ -79,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             print(r.error, file=sys.stderr)
     good = [r for r in records if r.ok]
     per = args.batch_molecules if learned else 1
-    jobs = [(method, args.model, good[i:i + per], args.n, args.seed) for i in range(0, len(good), per)]
+    jobs = [(method, args.model, args.torsion_prior, good[i:i + per], args.n, args.seed)
+            for i in range(0, len(good), per)]
     start = time.perf_counter()
     writer = Chem.SDWriter(str(out))
     try:
@@ -102,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
                 for key, value in (("source", record.where), ("method", method), ("seed", str(args.seed)),
                                    ("conformer", str(i))):
                     mol.SetProp(key, value)
+                if weight is not None:
+                    mol.SetProp("torsion_prior", str(weight))
                 writer.write(mol, confId=conf.GetId())
                 written += 1
             writer.flush()
@@ -140,9 +154,12 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="output .sdf")
     p.add_argument("--method", default="torsional",
                    help="generator: torsional (the bundled torsional diffusion on ETKDG local structures, "
-                        "the default), etkdg (RDKit ETKDGv3: 8-27x faster), flow (all-atom EGNN flow, "
+                        "the default), etkdg (RDKit ETKDGv3: 13-27x faster), flow (all-atom EGNN flow, "
                         "needs --model), each also as NAME-mmff")
     p.add_argument("--model", help="weights folder for torsional / flow (default: the bundled weights)")
+    p.add_argument("--torsion-prior", type=float, metavar="W",
+                   help="torsional: weight of ETKDG's experimental torsion terms as guidance (default: the "
+                        "model's, 0.25 for the bundled weights; 0: the network alone)")
     p.add_argument("--mmff", action="store_true",
                    help="relax the conformers with MMFF94 (any method; a relaxation that changes the stereo is undone)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
