@@ -15,6 +15,7 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
     assert "== policy ==" in out and "DP score" in out                    # the bundled PushT policy's episode
     assert (tmp_path / "pusht_episode.gif").read_bytes()[:6] == b"GIF89a"
     assert "== molecules ==" in out and "stereochemistry as in the SMILES: 40 of 40" in out
+    assert "guided by ETKDG's torsion terms at w = 0.25" in out
     from rdkit import Chem
 
     mols = [m for m in Chem.SDMolSupplier(str(tmp_path / "conformers.sdf"), removeHs=False)]
