@@ -23,6 +23,10 @@ conformers per molecule and reports the expected figures of 2K of them (the exac
 noise, at M times the generation cost.
 
     python benchmarks/conformers.py --method torsional --skip-platinum --pool 10 --seeds 2 --json F
+
+A generator that draws each molecule's conformers as one set (particle guidance, the bundled
+torsional default) is refused with ``--pool`` (a pool's 2K-subsets are independent draws by
+construction): measure it with ``--seeds``, or pass ``--particle-guidance 0``.
 """
 from __future__ import annotations
 
@@ -131,6 +135,9 @@ def main() -> None:
     ap.add_argument("--torsion-prior", type=float,
                     help="torsional methods: weight of ETKDG's experimental torsion terms as guidance (default: "
                          "the generator's)")
+    ap.add_argument("--particle-guidance", type=float,
+                    help="torsional methods: weight of the repulsion among one molecule's conformers (default: the "
+                         "generator's); the conformers are then not independent, so not with --pool")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=1, help="GMTKN55 repeats with consecutive seeds (default 1)")
     ap.add_argument("--skip-platinum", action="store_true", help="GMTKN55 only")
@@ -150,11 +157,15 @@ def main() -> None:
     RDLogger.DisableLog("rdApp.*")
     gen = generators()[args.method](args.model)
     learned = getattr(gen, "base", gen)                  # inside MMFFRelaxed for NAME-mmff
-    for flag, attr in (("steps", "steps"), ("sampler", "method"), ("torsion_prior", "torsion_prior")):
+    for flag, attr in (("steps", "steps"), ("sampler", "method"), ("torsion_prior", "torsion_prior"),
+                       ("particle_guidance", "particle_guidance")):
         if getattr(args, flag) is not None:
             if not hasattr(learned, attr):
                 raise SystemExit(f"--{flag.replace('_', '-')} does not apply to {args.method}")
             setattr(learned, attr, getattr(args, flag))
+    if args.pool > 1 and getattr(learned, "particle_guidance", 0) > 0:
+        raise SystemExit("--pool needs independent conformers; particle guidance draws each molecule's as one set "
+                         "(use --seeds, or --particle-guidance 0)")
     bar, end = ("| ", " |") if args.markdown else ("", "")
     rec, sec_p, made_p, failed = ({}, 0.0, 0, []) if args.skip_platinum else platinum(gen, args.every, args.n, args.seed, args.batch_molecules)
     if rec:
@@ -201,6 +212,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"method": args.method, "every": args.every, "n": args.n,
                                                "pool": args.pool, "torsion_prior": getattr(learned, "torsion_prior", None),
+                                               "particle_guidance": getattr(learned, "particle_guidance", None),
                                                "platinum_min_rmsd": PER_LIGAND,
                                                "gmtkn55": PER_MOLECULE}, indent=1))
 

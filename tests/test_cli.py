@@ -16,6 +16,7 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
     assert (tmp_path / "pusht_episode.gif").read_bytes()[:6] == b"GIF89a"
     assert "== molecules ==" in out and "stereochemistry as in the SMILES: 40 of 40" in out
     assert "guided by ETKDG's torsion terms at w = 0.25" in out
+    assert "drawn as diverse sets (particle guidance, weight 3)" in out
     from rdkit import Chem
 
     mols = [m for m in Chem.SDMolSupplier(str(tmp_path / "conformers.sdf"), removeHs=False)]

@@ -116,3 +116,24 @@ def test_torsion_prior_flag_sets_the_guidance_weight_and_is_recorded(tmp_path, c
     assert "--torsion-prior is for the torsional methods, not etkdg" in capsys.readouterr().err
     assert main(["conformers", "CCCO", "-o", out, "--torsion-prior", "-1"]) == 2
     assert "--torsion-prior must be >= 0" in capsys.readouterr().err
+
+
+def test_particle_guidance_flag_draws_each_molecules_conformers_as_one_set(tmp_path, capsys):
+    """The bundled default (3) is what ``--particle-guidance 3`` gives; 0 draws independent
+    conformers. The SDF records the weight; it is refused for ETKDG and when negative."""
+    made = {}
+    for flag in (None, "3", "0"):
+        out = tmp_path / f"{flag}.sdf"
+        args = ["conformers", "CNC(=O)[C@@H](NC(C)=O)[C@@H](C)O", "-n", "4", "-o", str(out), "--quiet"]
+        assert main(args + (["--particle-guidance", flag] if flag else [])) == 0
+        mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
+        made[flag] = [m.GetConformer().GetPositions() for m in mols]
+        assert {m.GetProp("particle_guidance") for m in mols} == {"0.0" if flag == "0" else "3.0"}
+        assert {m.GetProp("torsion_prior") for m in mols} == {"0.25"}
+    assert all((a == b).all() for a, b in zip(made[None], made["3"]))
+    assert not all((a == b).all() for a, b in zip(made[None], made["0"]))
+    out = str(tmp_path / "x.sdf")
+    assert main(["conformers", "CCCO", "-o", out, "--method", "etkdg", "--particle-guidance", "1"]) == 2
+    assert "--particle-guidance is for the torsional methods, not etkdg" in capsys.readouterr().err
+    assert main(["conformers", "CCCO", "-o", out, "--particle-guidance", "-1"]) == 2
+    assert "--particle-guidance must be >= 0" in capsys.readouterr().err

@@ -34,22 +34,28 @@ def generators() -> dict:
             "flow-mmff": lambda model: MMFFRelaxed(FlowConformers.from_pretrained(model))}
 
 
+GUIDANCE = ("torsion_prior", "particle_guidance")      # the torsional generator's guidance weights
+
+
 @functools.lru_cache(maxsize=4)
-def _generator(method: str, model: str | None, torsion_prior: float | None = None):
-    """One generator per (method, model, torsion_prior) and process: learned weights load once.
-    ``torsion_prior`` (torsional methods) replaces the model's default guidance weight."""
+def _generator(method: str, model: str | None, torsion_prior: float | None = None,
+               particle_guidance: float | None = None):
+    """One generator per (method, model, weights) and process: learned weights load once.
+    ``torsion_prior`` / ``particle_guidance`` (torsional methods) replace the model's defaults."""
     gen = generators()[method](model)
-    if torsion_prior is not None:
-        getattr(gen, "base", gen).torsion_prior = torsion_prior     # inside MMFFRelaxed for -mmff
+    for key, w in zip(GUIDANCE, (torsion_prior, particle_guidance)):
+        if w is not None:
+            setattr(getattr(gen, "base", gen), key, w)           # inside MMFFRelaxed for -mmff
     return gen
 
 
 def _generate(job):
-    """Worker: ``(method, model, torsion_prior, records, n, seed) -> [(record, mol | None, error |
-    None)]``, the records' molecules made together (``generate_many``: one batch for a learned method)."""
-    method, model, torsion_prior, records, n, seed = job
+    """Worker: ``(method, model, weights, records, n, seed) -> [(record, mol | None, error | None)]``,
+    the records' molecules made together (``generate_many``: one batch for a learned method);
+    ``weights`` are ``_generator``'s guidance weights."""
+    method, model, weights, records, n, seed = job
     try:
-        made = _generator(method, model, torsion_prior).generate_many([r.mol for r in records], n, seed=seed)
+        made = _generator(method, model, *weights).generate_many([r.mol for r in records], n, seed=seed)
     except (ValueError, RuntimeError) as e:             # a failure outside any one molecule
         return [(r, None, f"{r.where}: {e}") for r in records]
     return [(r, None, f"{r.where}: {m}") if isinstance(m, Exception) else (r, m, None) for r, m in zip(records, made)]
@@ -70,16 +76,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-molecules must be at least 1, got {args.batch_molecules}")
     if args.model and not method.startswith(("torsional", "flow")):
         raise ValueError(f"--model is for the learned methods (torsional, flow), not {method}")
-    if args.torsion_prior is not None:
-        if not method.startswith("torsional"):
-            raise ValueError(f"--torsion-prior is for the torsional methods, not {method}")
-        if args.torsion_prior < 0:
-            raise ValueError(f"--torsion-prior must be >= 0, got {args.torsion_prior}")
+    weights = tuple(getattr(args, key) for key in GUIDANCE)
+    for key, w in zip(GUIDANCE, weights):
+        flag = "--" + key.replace("_", "-")
+        if w is not None and not method.startswith("torsional"):
+            raise ValueError(f"{flag} is for the torsional methods, not {method}")
+        if w is not None and w < 0:
+            raise ValueError(f"{flag} must be >= 0, got {w}")
     learned = method.startswith(("torsional", "flow"))
-    weight = None
+    props = {}
     if learned:                                  # a bad --model fails here, before any molecule
-        gen = _generator(method, args.model, args.torsion_prior)
-        weight = getattr(getattr(gen, "base", gen), "torsion_prior", None)
+        gen = _generator(method, args.model, *weights)
+        gen = getattr(gen, "base", gen)
+        props = {key: str(getattr(gen, key)) for key in GUIDANCE if hasattr(gen, key)}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     records = list(read_molecules(args.input, column=args.column, name_column=args.name_column))
@@ -90,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             print(r.error, file=sys.stderr)
     good = [r for r in records if r.ok]
     per = args.batch_molecules if learned else 1
-    jobs = [(method, args.model, args.torsion_prior, good[i:i + per], args.n, args.seed)
+    jobs = [(method, args.model, weights, good[i:i + per], args.n, args.seed)
             for i in range(0, len(good), per)]
     start = time.perf_counter()
     writer = Chem.SDWriter(str(out))
@@ -114,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
                 for key, value in (("source", record.where), ("method", method), ("seed", str(args.seed)),
                                    ("conformer", str(i))):
                     mol.SetProp(key, value)
-                if weight is not None:
-                    mol.SetProp("torsion_prior", str(weight))
+                for key, value in props.items():
+                    mol.SetProp(key, value)
                 writer.write(mol, confId=conf.GetId())
                 written += 1
             writer.flush()
@@ -160,6 +169,10 @@ def register(subparsers) -> None:
     p.add_argument("--torsion-prior", type=float, metavar="W",
                    help="torsional: weight of ETKDG's experimental torsion terms as guidance (default: the "
                         "model's, 0.25 for the bundled weights; 0: the network alone)")
+    p.add_argument("--particle-guidance", type=float, metavar="G",
+                   help="torsional: draw each molecule's n conformers as one set that repels itself in "
+                        "torsion space with weight G (particle guidance; default: the model's, 3 for the "
+                        "bundled weights; 0: independent conformers)")
     p.add_argument("--mmff", action="store_true",
                    help="relax the conformers with MMFF94 (any method; a relaxation that changes the stereo is undone)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -39,6 +39,8 @@ def run(out: Path, seed: int = 0, device: str = "cpu", n: int = 10) -> None:
         writer.close()
     seconds = time.perf_counter() - start
     guided = f", guided by ETKDG's torsion terms at w = {gen.torsion_prior:g}" if getattr(gen, "torsion_prior", 0) else ""
+    if getattr(gen, "particle_guidance", 0):
+        guided += f" and drawn as diverse sets (particle guidance, weight {gen.particle_guidance:g})"
     print(f"Conformers, bundled {gen.name} model{guided}: {made} conformers of {len(DRUGS)} drugs "
           f"({', '.join(DRUGS)}) in {seconds:.1f} s ({1e3 * seconds / made:.0f} ms per conformer)")
     print(f"  stereochemistry as in the SMILES: {stereo_ok} of {made}; written to {path}")

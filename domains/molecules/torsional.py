@@ -33,7 +33,10 @@ reverse SDE (``euler_maruyama``, the geodesic random walk; or the probability-fl
 ``euler``/``heun``) with the core ``scidiff.sample``; the conformer follows the torsion state
 through ``rotate_torsions`` at every evaluation.
 
-``TorsionalConformers`` is the ``ConformerGenerator``. Molecules without rotatable bonds, or
+``TorsionalConformers`` is the ``ConformerGenerator``. Two optional guidance terms join the
+network's score at every step: ETKDG's experimental torsion terms (``torsion_prior``,
+:mod:`.torsion_prior`) and particle guidance (``particle_guidance``, :mod:`.conformer_sets`),
+which draws one molecule's conformers as a set that repels itself in torsion space. Molecules without rotatable bonds, or
 outside the model's scope (element not in ``featurize.ELEMENTS``, more than ``max_atoms``
 atoms), get ETKDG conformers with a ``UserWarning``. Turning torsions cannot change a
 tetrahedral centre, a double bond or a ring, but every written conformer is still checked with
@@ -63,6 +66,7 @@ ensembles only to the molecules that match it; the others keep one conformer (re
 """
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import warnings
@@ -83,7 +87,7 @@ from scidiff.samplers import sample
 from scidiff.train.pretrained import Pretrained
 from scidiff.train.trainer import OptimConfig, TrainConfig
 
-from . import torsion_prior
+from . import conformer_sets, torsion_prior
 from .egnn import intra_radius_edges
 from .featurize import ATOM_DIM, EDGE_DIM, rotatable_bonds
 from .generator import ETKDG, rdkit_seed
@@ -265,6 +269,7 @@ class TorsionalDiffusionConfig:
     steps: int = 20                       # default sampling steps
     method: str = "euler_maruyama"        # reverse SDE; "euler" / "heun": probability-flow ODE
     torsion_prior: float = 0.0            # default guidance weight of ETKDG's torsion terms (.torsion_prior)
+    particle_guidance: float = 0.0        # default weight of the repulsion within a molecule's set (.conformer_sets)
 
 
 class TorsionalDiffusion(Pretrained, nn.Module):
@@ -394,17 +399,23 @@ class TorsionalConformers(LearnedConformers):
     default_batch_atoms = 10_000
     rejection = "kept the wrong stereochemistry or a steric clash"
 
-    def __init__(self, model, *, clash_free: bool = True, torsion_prior: float | None = None, **options):
+    def __init__(self, model, *, clash_free: bool = True, torsion_prior: float | None = None,
+                 particle_guidance: float | None = None, **options):
         """``clash_free``: redraw conformers with a steric clash (module doc); False keeps the
         model's samples as drawn. ``torsion_prior`` w > 0 adds w times the score of ETKDG's
-        experimental torsion terms to the network's at every step (:mod:`.torsion_prior`); None
-        takes the model's ``config.torsion_prior``. ``options``: as ``LearnedConformers``."""
+        experimental torsion terms to the network's at every step (:mod:`.torsion_prior`).
+        ``particle_guidance`` g > 0 samples each molecule's conformers as one set whose members
+        repel each other in torsion space with weight g (:mod:`.conformer_sets`). None takes the
+        model's config value for either. ``options``: as ``LearnedConformers``."""
         super().__init__(model, **options)
-        if torsion_prior is None:
-            torsion_prior = model.config.torsion_prior
-        if torsion_prior < 0:
-            raise ValueError(f"torsion_prior must be >= 0, got {torsion_prior}")
-        self.clash_free, self.torsion_prior = clash_free, torsion_prior
+        weights = {"torsion_prior": torsion_prior, "particle_guidance": particle_guidance}
+        for key, w in weights.items():
+            w = getattr(model.config, key) if w is None else w
+            if w < 0:
+                raise ValueError(f"{key} must be >= 0, got {w}")
+            setattr(self, key, w)
+        self.clash_free = clash_free
+        self._set_ids = itertools.count()
 
     def out_of_scope(self, mol: Chem.Mol) -> str | None:
         """Why the model cannot handle ``mol`` (explicit H), or ``None``."""
@@ -432,16 +443,24 @@ class TorsionalConformers(LearnedConformers):
         locals_ = [c.GetPositions() for c in emb.GetConformers()]
         if self.torsion_prior > 0:
             data = torsion_prior.attach(data.clone(), mol)
-        return [_with_pos(data, torch.tensor(locals_[i % len(locals_)], dtype=torch.float32))   # ETKDG may embed fewer
-                for i in range(k)]
+        graphs = [_with_pos(data, torch.tensor(locals_[i % len(locals_)], dtype=torch.float32))   # ETKDG may embed fewer
+                  for i in range(k)]
+        if self.particle_guidance == 0:
+            return graphs
+        return conformer_sets.tag(graphs, next(self._set_ids), conformer_sets.rotor_orders(mol, data.torsion_index))
 
     def _sample_batch(self, batch, gen):
-        """The model's sampler, guided by ``torsion_prior`` times the prior's score when that is > 0."""
-        if self.torsion_prior == 0:
+        """The model's sampler, guided by ``torsion_prior`` times the prior's score and
+        ``particle_guidance`` times the repulsion within each conformer set, where those are > 0."""
+        terms = []
+        if self.torsion_prior > 0:
+            terms.append((self.torsion_prior, torsion_prior.prior_score))
+        if self.particle_guidance > 0:
+            terms.append((self.particle_guidance, conformer_sets.set_repulsion))
+        if not terms:
             return super()._sample_batch(batch, gen)
-        w = self.torsion_prior
         return self.model.sample(batch, self.steps, self.method, gen,
-                                 guidance=lambda pos, data: w * torsion_prior.prior_score(pos, data))
+                                 guidance=lambda pos, data: sum(w * f(pos, data) for w, f in terms))
 
 
 # --- training ------------------------------------------------------------------------------------
