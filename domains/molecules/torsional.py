@@ -36,9 +36,9 @@ through ``rotate_torsions`` at every evaluation.
 ``TorsionalConformers`` is the ``ConformerGenerator``. Two optional guidance terms join the
 network's score at every step: ETKDG's experimental torsion terms (``torsion_prior``,
 :mod:`.torsion_prior`) and particle guidance (``particle_guidance``, :mod:`.conformer_sets`),
-which draws one molecule's conformers as a set that repels itself in torsion space. Molecules without rotatable bonds, or
-outside the model's scope (element not in ``featurize.ELEMENTS``, more than ``max_atoms``
-atoms), get ETKDG conformers with a ``UserWarning``. Turning torsions cannot change a
+which draws one molecule's conformers as a set that repels itself in torsion space. Molecules
+without rotatable bonds, or outside the model's scope (element not in ``featurize.ELEMENTS``,
+more than ``max_atoms`` atoms), get ETKDG conformers with a ``UserWarning``. Turning torsions cannot change a
 tetrahedral centre, a double bond or a ring, but every written conformer is still checked with
 ``metrics.stereo_preserved``. Turning them can bring atoms into contact, so with ``clash_free``
 (the default) a conformer with a steric clash (``metrics.clashes``: two atoms more than three
