@@ -99,41 +99,24 @@ def test_mmff_relaxes_the_output_of_a_learned_method(tmp_path):
     assert [m.GetProp("method") for m in mols] == ["torsional-mmff"] * 2
 
 
-def test_torsion_prior_flag_sets_the_guidance_weight_and_is_recorded(tmp_path, capsys):
-    """The bundled default (0.25) is what ``--torsion-prior 0.25`` gives; 0 is the network alone."""
+@pytest.mark.parametrize("flag, default", [("--torsion-prior", "0.25"), ("--particle-guidance", "3")])
+def test_guidance_flags_set_the_weight_and_it_is_recorded(tmp_path, capsys, flag, default):
+    """The bundled default of each guidance weight (ETKDG's torsion terms: 0.25; particle
+    guidance, which draws a molecule's conformers as one set: 3) is what the flag at that value
+    gives, 0 turns it off; the SDF records the weight; ETKDG and negative weights are refused."""
+    key = flag[2:].replace("-", "_")
     made = {}
-    for flag in (None, "0.25", "0"):
-        out = tmp_path / f"{flag}.sdf"
+    for value in (None, default, "0"):
+        out = tmp_path / f"{value}.sdf"
         args = ["conformers", "CNC(=O)[C@@H](NC(C)=O)[C@@H](C)O", "-n", "3", "-o", str(out), "--quiet"]
-        assert main(args + (["--torsion-prior", flag] if flag else [])) == 0
+        assert main(args + ([flag, value] if value else [])) == 0
         mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
-        made[flag] = [m.GetConformer().GetPositions() for m in mols]
-        assert {m.GetProp("torsion_prior") for m in mols} == {"0.0" if flag == "0" else "0.25"}
-    assert all((a == b).all() for a, b in zip(made[None], made["0.25"]))
+        made[value] = [m.GetConformer().GetPositions() for m in mols]
+        assert {m.GetProp(key) for m in mols} == {str(float(value or default))}
+    assert all((a == b).all() for a, b in zip(made[None], made[default]))
     assert not all((a == b).all() for a, b in zip(made[None], made["0"]))
     out = str(tmp_path / "x.sdf")
-    assert main(["conformers", "CCCO", "-o", out, "--method", "etkdg", "--torsion-prior", "1"]) == 2
-    assert "--torsion-prior is for the torsional methods, not etkdg" in capsys.readouterr().err
-    assert main(["conformers", "CCCO", "-o", out, "--torsion-prior", "-1"]) == 2
-    assert "--torsion-prior must be >= 0" in capsys.readouterr().err
-
-
-def test_particle_guidance_flag_draws_each_molecules_conformers_as_one_set(tmp_path, capsys):
-    """The bundled default (3) is what ``--particle-guidance 3`` gives; 0 draws independent
-    conformers. The SDF records the weight; it is refused for ETKDG and when negative."""
-    made = {}
-    for flag in (None, "3", "0"):
-        out = tmp_path / f"{flag}.sdf"
-        args = ["conformers", "CNC(=O)[C@@H](NC(C)=O)[C@@H](C)O", "-n", "4", "-o", str(out), "--quiet"]
-        assert main(args + (["--particle-guidance", flag] if flag else [])) == 0
-        mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
-        made[flag] = [m.GetConformer().GetPositions() for m in mols]
-        assert {m.GetProp("particle_guidance") for m in mols} == {"0.0" if flag == "0" else "3.0"}
-        assert {m.GetProp("torsion_prior") for m in mols} == {"0.25"}
-    assert all((a == b).all() for a, b in zip(made[None], made["3"]))
-    assert not all((a == b).all() for a, b in zip(made[None], made["0"]))
-    out = str(tmp_path / "x.sdf")
-    assert main(["conformers", "CCCO", "-o", out, "--method", "etkdg", "--particle-guidance", "1"]) == 2
-    assert "--particle-guidance is for the torsional methods, not etkdg" in capsys.readouterr().err
-    assert main(["conformers", "CCCO", "-o", out, "--particle-guidance", "-1"]) == 2
-    assert "--particle-guidance must be >= 0" in capsys.readouterr().err
+    assert main(["conformers", "CCCO", "-o", out, "--method", "etkdg", flag, "1"]) == 2
+    assert f"{flag} is for the torsional methods, not etkdg" in capsys.readouterr().err
+    assert main(["conformers", "CCCO", "-o", out, flag, "-1"]) == 2
+    assert f"{flag} must be >= 0" in capsys.readouterr().err
