@@ -27,9 +27,7 @@ import torch
 
 def torus_bandwidth(x: torch.Tensor) -> torch.Tensor:
     """SVGD's median bandwidth ``(...)`` of each set of points ``x (..., n, d)`` radians, n >= 2."""
-    n = x.shape[-2]
-    off = ~torch.eye(n, dtype=torch.bool, device=x.device)
-    return _chordal2(x)[..., off].median(-1).values.clamp_min(1e-6) / math.log(n + 1)
+    return _median_rule(_chordal2(_differences(x)))
 
 
 def torus_repulsion(x: torch.Tensor, bandwidth: torch.Tensor | float | None = None) -> torch.Tensor:
@@ -37,13 +35,13 @@ def torus_repulsion(x: torch.Tensor, bandwidth: torch.Tensor | float | None = No
     ``sum_j (2 k_ij / h) sin(x_i - x_j)`` within each set, pushing each point away from its
     neighbours. ``bandwidth`` h ``(...)`` or a float; None for the median rule. A set of one point
     feels nothing."""
-    n = x.shape[-2]
-    if n < 2 or x.shape[-1] == 0:
+    if x.shape[-2] < 2 or x.shape[-1] == 0:
         return torch.zeros_like(x)
-    h = torus_bandwidth(x) if bandwidth is None else torch.as_tensor(bandwidth, dtype=x.dtype, device=x.device)
+    diff = _differences(x)
+    d2 = _chordal2(diff)
+    h = _median_rule(d2) if bandwidth is None else torch.as_tensor(bandwidth, dtype=x.dtype, device=x.device)
     h = h[..., None, None]
-    diff = x[..., :, None, :] - x[..., None, :, :]                # (..., n, n, d): x_i - x_j
-    k = torch.exp(-_chordal2(x) / h)                             # (..., n, n); the diagonal adds sin(0) = 0
+    k = torch.exp(-d2 / h)                                       # (..., n, n); the diagonal adds sin(0) = 0
     return (2.0 / h) * (k[..., None] * torch.sin(diff)).sum(-2)
 
 
@@ -51,13 +49,25 @@ def torus_potential(x: torch.Tensor, bandwidth: torch.Tensor | float) -> torch.T
     """``U = sum_{i<j} k_ij`` ``(...)`` of sets ``x (..., n, d)`` radians at a fixed ``bandwidth``;
     ``torus_repulsion(x, bandwidth) = -grad U``."""
     h = torch.as_tensor(bandwidth, dtype=x.dtype, device=x.device)[..., None, None]
-    k = torch.exp(-_chordal2(x) / h)
+    k = torch.exp(-_chordal2(_differences(x)) / h)
     return (k.sum((-1, -2)) - k.diagonal(dim1=-2, dim2=-1).sum(-1)) / 2
 
 
-def _chordal2(x: torch.Tensor) -> torch.Tensor:
-    """``(..., n, n)`` squared chordal distances ``sum_b 2 (1 - cos(x_ib - x_jb))``."""
-    return (2.0 * (1.0 - torch.cos(x[..., :, None, :] - x[..., None, :, :]))).sum(-1)
+def _differences(x: torch.Tensor) -> torch.Tensor:
+    """``(..., n, n, d)``: ``x_i - x_j``."""
+    return x[..., :, None, :] - x[..., None, :, :]
+
+
+def _chordal2(diff: torch.Tensor) -> torch.Tensor:
+    """``(..., n, n)`` squared chordal distances ``sum_b 2 (1 - cos(x_ib - x_jb))`` from the differences."""
+    return (2.0 * (1.0 - torch.cos(diff))).sum(-1)
+
+
+def _median_rule(d2: torch.Tensor) -> torch.Tensor:
+    """``median_{i != j} D_ij / log(n + 1)`` ``(...)`` of squared distances ``d2 (..., n, n)``."""
+    n = d2.shape[-1]
+    off = ~torch.eye(n, dtype=torch.bool, device=d2.device)
+    return d2[..., off].median(-1).values.clamp_min(1e-6) / math.log(n + 1)
 
 
 __all__ = ["torus_repulsion", "torus_potential", "torus_bandwidth"]
