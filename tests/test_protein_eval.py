@@ -1,4 +1,5 @@
-"""Backbone evaluation metrics on hand-made cases, the real-vs-real baseline, and ``scidiff backbones-eval``."""
+"""Backbone evaluation metrics on hand-made cases, the real-vs-real baseline, the W1 null band of real
+subsets, and ``scidiff backbones-eval``."""
 import argparse
 import json
 import math
@@ -10,9 +11,10 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from scidiff.proteins import evaluate as ev
-from scidiff.proteins.backbone import Backbone, read_backbone, structure_files, write_pdb
+from scidiff.proteins.backbone import Backbone, read_backbone, read_backbones, structure_files, write_pdb
 from scidiff.proteins.cli import register
 from scidiff.proteins.frames import place_atom
+from scidiff.proteins.real_band import band_summary, draw_windows, real_subset_w1
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "proteins"
 needs_data = pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),
@@ -174,6 +176,7 @@ def test_cli_prints_a_table_and_writes_metrics_and_plots(tmp_path, capsys):
                  "--out", str(tmp_path / "out"), "--tm-samples", "3"]) == 0
     cap = capsys.readouterr()
     assert "broken.pdb: line 1" in cap.err
+    assert "no real-subset band: a real subset of 3 chains needs a reference of more than 3" in cap.err
     assert "W1 CA dihedral vs reference, circular" in cap.out and "clusters (single linkage" in cap.out
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["samples"]["n_structures"] == 3 and m["samples"]["files_failed"] == 1
@@ -204,3 +207,63 @@ def test_real_vs_real_halves_of_the_development_set(tmp_path, capsys):
     assert s["ca_dihedral_w1"] <= s["ca_dihedral_w1_linear"] + 1e-9
     files = structure_files(DATA)
     assert len(files) == 221 and files == sorted(files, key=lambda p: p.relative_to(DATA).as_posix())
+
+
+# ---------------------------------------------------------------------------- the W1 null band
+def test_windows_come_from_distinct_chains_long_enough_longest_served_first():
+    rng = np.random.default_rng(0)
+    ref_len = [100, 60, 80, 45, 150]
+    for _ in range(200):
+        picks = draw_windows(ref_len, [60, 100, 50, 80], rng)
+        chains = [c for c, _ in picks]
+        assert len(set(chains)) == 4
+        for (c, s), n in zip(picks, [60, 100, 50, 80]):
+            assert ref_len[c] >= n and 0 <= s <= ref_len[c] - n
+    # only chain 0 holds 100 residues; serving the 60 first could take it
+    for _ in range(50):
+        assert draw_windows([100, 60], [60, 100], rng) == [(1, 0), (0, 0)]
+    with pytest.raises(ValueError, match="at least 120 residues"):
+        draw_windows(ref_len, [120, 120], rng)
+
+
+def test_band_of_a_two_fold_reference_matches_the_closed_form():
+    """Reference: n ideal helices and n ideal strands. One window drawn from a helix is scored
+    against n-1 helices and n strands, so its dihedral W1 is n/(2n-1) times the circular distance
+    between the two dihedrals, in every draw; a strand window, the same. Twelve windows are a mixture
+    and land closer."""
+    n = 6
+    helix, strand = Backbone(HELIX.astype(np.float32)), Backbone(STRAND.astype(np.float32))
+    reference = [helix] * n + [strand] * n
+    dh, ds = np.median(ev.ca_dihedrals(helix)), np.median(ev.ca_dihedrals(strand))
+    gap = abs((dh - ds + 180) % 360 - 180)
+    one = real_subset_w1(reference, [20], draws=40, seed=1)
+    assert one["ca_dihedral_w1"] == pytest.approx(n / (2 * n - 1) * gap, abs=0.05)
+    twelve_of = real_subset_w1(reference * 2, [20] * 12, draws=40, seed=1)
+    assert np.median(twelve_of["ca_dihedral_w1"]) < 0.5 * np.median(one["ca_dihedral_w1"])
+    with pytest.raises(ValueError, match="needs a reference of more than 12"):
+        real_subset_w1(reference, [20] * 12)
+
+
+def test_band_summary_places_the_samples_in_the_band():
+    band = {"ca_angle_w1": np.arange(1.0, 101.0), "ca_dihedral_w1": np.full(100, 4.0)}
+    s = band_summary({"ca_angle_w1": 90.5, "ca_dihedral_w1": 4.0}, band)
+    assert s["ca_angle_w1_real_above"] == pytest.approx(0.10)
+    assert s["ca_dihedral_w1_real_above"] == 1.0 and s["ca_dihedral_w1_real_median"] == 4.0
+    assert s["ca_angle_w1_real_p05"] == pytest.approx(5.95) and s["ca_angle_w1_real_p95"] == pytest.approx(95.05)
+
+
+@needs_data
+def test_real_subsets_of_the_suite_size_spread_far_above_the_half_vs_half_line():
+    """24 real windows (8 each of 60, 100, 150 residues) against the rest of the development set:
+    the median dihedral W1 is well above the 1.67 deg of two halves, and a set of ideal helices
+    lies beyond every real draw."""
+    reference = [b for p in structure_files(DATA)
+                 for b in read_backbones(p, on_break="keep", on_missing="nan", all_models=False)]
+    lengths = [60] * 8 + [100] * 8 + [150] * 8
+    band = real_subset_w1(reference, lengths, draws=40, seed=0)
+    assert 2.5 < np.median(band["ca_dihedral_w1"]) < 8.0 and 0.6 < np.median(band["ca_angle_w1"]) < 2.0
+    helices = ev.evaluate_set([chain(-57.0, -47.0, n) for n in lengths], tm_samples=0)
+    w1 = ev.compare(helices, ev.evaluate_set(reference, respect_breaks=True, tm_samples=0))
+    s = band_summary(w1, band)
+    assert s["ca_dihedral_w1_real_above"] == 0.0 and s["ca_angle_w1_real_above"] == 0.0
+    assert s["ca_dihedral_w1_real_p05"] < s["ca_dihedral_w1_real_median"] < s["ca_dihedral_w1_real_p95"]

@@ -3,7 +3,10 @@
 Reads every PDB/mmCIF file (optionally .gz) under SAMPLES (a multi-MODEL file counts each model
 as a sample) and REFERENCE (first model of each file: NMR ensembles count once), prints one
 table (metric, samples, reference's own value; the W1 rows compare samples with the reference),
-and writes ``metrics.json`` and PNG plots to ``--out``.
+and writes ``metrics.json`` and PNG plots to ``--out``. With a reference, the W1 rows are followed
+by the spread of the same distances for real chains with the samples' lengths (``--band-draws``
+subsets of the reference scored against the rest, :mod:`.real_band`): a small sample set cannot
+score as low as the real-vs-real line of two large halves.
 Samples are evaluated as whole chains (a CA-CA gap is a bad bond); reference chains may have
 breaks, which are left out of bond, angle and dihedral statistics. Unreadable files are listed
 on stderr and skipped; with ``--strict`` they stop the run.
@@ -45,6 +48,7 @@ def _read(paths, label: str, strict: bool, on_missing: str, all_models: bool):
 def run(args: argparse.Namespace) -> int:
     from .backbone import structure_files
     from .evaluate import compare, evaluate_set, format_table, plot_comparison
+    from .real_band import band_summary, real_subset_w1
 
     samples_path = Path(args.samples)
     files = structure_files(samples_path)
@@ -64,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.reference}: no structure files (.pdb, .cif, .ent, optionally .gz)")
     if args.tm_samples < 0:
         raise ValueError(f"--tm-samples must be >= 0, got {args.tm_samples}")
+    if args.band_draws < 0:
+        raise ValueError(f"--band-draws must be >= 0, got {args.band_draws}")
 
     # "nan": a CA-only sample file is still measured (its N-CA-C statistics stay empty)
     samples, s_fail = _read(files, "samples", args.strict, "nan", all_models=not args.self_split)
@@ -76,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
         r_stats = evaluate_set(reference, respect_breaks=True, **kw)
         r_sum = r_stats.summary() | {"files": len(ref_files), "files_failed": r_fail}
         s_sum |= compare(s_stats, r_stats)
+        if args.band_draws:
+            try:
+                band = real_subset_w1(reference, s_stats.lengths, draws=args.band_draws, seed=args.seed)
+                s_sum |= band_summary(s_sum, band)
+            except ValueError as e:   # too few reference chains long enough: the band is left out
+                print(f"no real-subset band: {e}", file=sys.stderr)
 
     print(format_table(s_sum, r_sum))
     out = Path(args.out)
@@ -100,6 +112,9 @@ def register(subparsers) -> None:
                    help="pairwise TM-score over at most this many structures per set, a seeded subset (default 100; 0 skips)")
     p.add_argument("--tm-method", default="auto", choices=["auto", "tmalign", "gapless"],
                    help="TM-align via tmtools, or the built-in gapless fallback (default: tmtools if installed)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the TM-score subset (default 0)")
+    p.add_argument("--band-draws", type=int, default=200,
+                   help="real subsets with the samples' lengths drawn from the reference to give the W1 "
+                        "distances' spread at this set size (default 200; 0 skips)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the TM-score subset and the real subsets (default 0)")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable file")
     p.set_defaults(func=run)

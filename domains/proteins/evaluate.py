@@ -6,7 +6,8 @@ fraction), backbone-atom overlaps (N, CA, C, O of residues |i-j| >= 2 closer tha
 hydrogen bond; full-backbone sets only), radius of gyration as a ratio to 2.2 N^0.38 Å, P-SEA secondary structure (biotite;
 helix / strand / coil fractions, the mean over samples), pairwise TM-score diversity (mean pairwise
 TM, single-linkage clusters at TM 0.5). Against the reference: 1-D Wasserstein-1 distances of the
-CA virtual bond angle (linear) and CA virtual dihedral (circular).
+CA virtual bond angle (linear) and CA virtual dihedral (circular); :mod:`.real_band` gives the
+spread of those distances for real chains at the samples' set size, to read them against.
 
 Why circular W1 for dihedrals: a dihedral lives on the circle, and the usual cut at ±180 deg runs
 straight through the beta region (CA dihedrals near ±180..±190). On the line, -179 and +179 deg
@@ -418,6 +419,15 @@ ROWS = [
     ("ca_angle_w1", "W1 CA angle vs reference (deg)", "{:.3f}"),
     ("ca_dihedral_w1", "W1 CA dihedral vs reference, circular (deg)", "{:.3f}"),
     ("ca_dihedral_w1_linear", "W1 CA dihedral vs reference, linear (deg)", "{:.3f}"),
+    # real_band: real chains with the samples' lengths, scored the same way (the W1 null band)
+    ("ca_angle_w1_real_median", "W1 CA angle of real subsets this size, median", "{:.3f}"),
+    ("ca_angle_w1_real_p05", "  5th percentile", "{:.3f}"),
+    ("ca_angle_w1_real_p95", "  95th percentile", "{:.3f}"),
+    ("ca_angle_w1_real_above", "  fraction of real subsets as far as the samples", "{:.3f}"),
+    ("ca_dihedral_w1_real_median", "W1 CA dihedral of real subsets this size, median", "{:.3f}"),
+    ("ca_dihedral_w1_real_p05", "  5th percentile", "{:.3f}"),
+    ("ca_dihedral_w1_real_p95", "  95th percentile", "{:.3f}"),
+    ("ca_dihedral_w1_real_above", "  fraction of real subsets as far as the samples", "{:.3f}"),
     ("tm_structures", "structures in pairwise TM", "{:.0f}"),
     ("pairwise_tm_mean", "pairwise TM-score, mean", "{:.3f}"),
     ("pairwise_tm_max", "pairwise TM-score, max", "{:.3f}"),
