@@ -1,5 +1,9 @@
-"""Shared fixtures. Small tensors run fastest on one thread (oversubscription slowed them 100x)."""
+"""Shared fixtures. Small tensors run fastest on one thread (oversubscription slowed them 100x).
+
+``SHARED_DATA`` is the development data beside the repository (``../shared/data``); tests that
+need it skip with a reason when it is absent."""
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -10,6 +14,8 @@ import torch  # noqa: E402
 import scidiff  # noqa: E402
 
 torch.set_num_threads(1)
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def make_mixture() -> scidiff.GaussianMixture:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from scidiff.policy.evaluate import EvalResult, evaluate, wilson_interval
+from conftest import SHARED_DATA
 
-PUSHT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "policy" / "pusht"
+PUSHT = SHARED_DATA / "policy" / "pusht"
 needs_pusht = pytest.mark.skipif(not PUSHT.exists(), reason=f"PushT demonstrations not found at {PUSHT}")
 
 

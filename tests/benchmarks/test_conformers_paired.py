@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "conformers_paired.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "conformers_paired.py"
 
 
 def _script():

@@ -14,9 +14,10 @@ from scidiff.proteins.frames import (C_LOCAL, CA_C_N, CN_BOND, N_LOCAL, backbone
 from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig
 from scidiff.proteins.motif import kabsch, read_motif
 from scidiff.proteins.restraints import C_N_CA, PEPTIDE, Restraints
+from conftest import SHARED_DATA
 
 f64 = torch.float64
-DATA = Path("/work/shared/data/proteins")
+DATA = SHARED_DATA / "proteins"
 PDB = DATA / "bm5_unbound" / "1Z0K_l_u.pdb"          # 46 residues
 needs_data = pytest.mark.skipif(not PDB.is_file(), reason="shared protein data absent")
 TINY = dict(c_s=32, c_z=16, c_hidden=8, heads=2, qk_points=2, v_points=2, blocks=2, seq_heads=2, max_rel=8, rbf_bins=8)

@@ -11,8 +11,9 @@ from scidiff.proteins.backbone import read_backbone, structure_files
 from scidiff.proteins.frames import (C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames, dihedral,
                                      frames_from_backbone, frames_from_coords, invert_apply_frames, psi_angles,
                                      rmsd_per_atom)
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "proteins"
+DATA = SHARED_DATA / "proteins"
 needs_data = pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),
                                 reason=f"shared protein development set {DATA} absent")
 

@@ -8,8 +8,9 @@ import torch
 from scidiff.policy.episodes import Episodes
 from scidiff.policy.normalizer import MinMaxNormalizer
 from scidiff.policy.windows import WindowDataset, window_frames
+from conftest import SHARED_DATA
 
-PUSHT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "policy" / "pusht"
+PUSHT = SHARED_DATA / "policy" / "pusht"
 needs_pusht = pytest.mark.skipif(not PUSHT.exists(), reason=f"PushT demonstrations not found at {PUSHT}")
 
 

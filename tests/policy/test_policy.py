@@ -8,8 +8,9 @@ import torch
 
 from scidiff.policy import DiffusionPolicy, Episodes, PolicyConfig, UnetConfig, WindowDataset
 from scidiff.train import OptimConfig, TrainConfig, Trainer
+from conftest import SHARED_DATA
 
-PUSHT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "policy" / "pusht"
+PUSHT = SHARED_DATA / "policy" / "pusht"
 SMALL = UnetConfig(time_dim=32, down_dims=[32, 64, 128])
 
 

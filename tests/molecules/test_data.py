@@ -14,9 +14,10 @@ from rdkit import Chem  # noqa: E402
 from rdkit.Chem import AllChem  # noqa: E402
 
 from scidiff.molecules import data as D  # noqa: E402
+from conftest import SHARED_DATA
 
 LIMIT = 300
-SHARED_EXCLUSION = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
+SHARED_EXCLUSION = (SHARED_DATA / "molecules"
                     / "evaluation_exclusion_list.csv")
 ORGANIC = {"H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I"}
 

@@ -9,9 +9,10 @@ from scidiff.manifolds import SO3
 from scidiff.proteins import read_backbone, write_pdb
 from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig
 from scidiff.proteins.motif import kabsch, layout, parse_spec, read_motif
+from conftest import SHARED_DATA
 
 f64 = torch.float64
-DATA = Path("/work/shared/data/proteins")
+DATA = SHARED_DATA / "proteins"
 PDB = DATA / "bm5_unbound" / "1Z0K_l_u.pdb"
 TINY = dict(c_s=32, c_z=16, c_hidden=8, heads=2, qk_points=2, v_points=2, blocks=2, seq_heads=2, max_rel=8, rbf_bins=8)
 needs_data = pytest.mark.skipif(not PDB.is_file(), reason="shared protein data absent")

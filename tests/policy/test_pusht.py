@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from scidiff.policy.episodes import Episodes
+from conftest import SHARED_DATA
 
-PUSHT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "policy" / "pusht"
+PUSHT = SHARED_DATA / "policy" / "pusht"
 pytestmark = pytest.mark.skipif(not PUSHT.exists(), reason=f"PushT demonstrations not found at {PUSHT}")
 pusht = pytest.importorskip("scidiff.policy.pusht")
 

@@ -11,9 +11,10 @@ from scidiff.manifolds import SO3
 from scidiff.proteins import BackboneDataset, DatasetConfig, read_backbone, write_pdb
 from scidiff.proteins.ipa import IPATrunk, quaternion_update, update_frames
 from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig, run
+from conftest import SHARED_DATA
 
 f64 = torch.float64
-DATA = Path("/work/shared/data/proteins")
+DATA = SHARED_DATA / "proteins"
 CHAINS = ["bm5_unbound/1Z0K_l_u.pdb", "bm5_unbound/1R0R_l_u.pdb"]      # 46 and 51 residues
 TINY = dict(c_s=32, c_z=16, c_hidden=8, heads=2, qk_points=2, v_points=2, blocks=2, seq_heads=2, max_rel=8, rbf_bins=8)
 
