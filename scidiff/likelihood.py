@@ -19,7 +19,6 @@ from .processes.manifold import ManifoldProcess
 from .samplers.denoiser import Denoiser
 from .samplers.grids import time_grid
 
-f64 = torch.float64
 DIVERGENCES = ("exact", "hutchinson")
 
 
@@ -43,7 +42,7 @@ def log_prob(model, proc: GaussianProcess | ManifoldProcess, x: torch.Tensor, *,
     den = Denoiser(model, proc, prediction, x.dtype)
     probe = None
     if divergence == "hutchinson":
-        probe = torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(f64) * 2 - 1
+        probe = torch.randint(0, 2, x.shape, generator=generator, device=x.device).to(torch.float64) * 2 - 1
 
     def field(y, t):
         """Velocity and its divergence at (y, t); y float64 ``(n, ...)``."""
@@ -55,7 +54,7 @@ def log_prob(model, proc: GaussianProcess | ManifoldProcess, x: torch.Tensor, *,
             return v.detach(), _divergence(v, y, probe)
 
     times = time_grid(proc, steps, "logsnr", t_min=t_min).flip(0)[1:].tolist()   # t_min ... t_max
-    y, delta = x.detach().to(f64), torch.zeros(x.shape[0], dtype=f64, device=x.device)
+    y, delta = x.detach().to(torch.float64), torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     for t0, t1 in zip(times[:-1], times[1:]):
         h, tm = t1 - t0, 0.5 * (t0 + t1)
         k1, d1 = field(y, t0)
@@ -78,7 +77,7 @@ def _divergence(v, y, probe):
         (g,) = torch.autograd.grad(v, y, probe)
         return (g * probe).flatten(1).sum(1)
     vf = v.flatten(1)
-    div = torch.zeros(v.shape[0], dtype=f64, device=v.device)
+    div = torch.zeros(v.shape[0], dtype=torch.float64, device=v.device)
     for j in range(vf.shape[1]):
         (g,) = torch.autograd.grad(vf[:, j].sum(), y, retain_graph=True)
         div = div + g.flatten(1)[:, j]
@@ -93,15 +92,15 @@ def _manifold_log_prob(model, proc: ManifoldProcess, x, steps: int, t_min: float
     from .samplers.geodesic import tmap
 
     m = proc.manifold
-    times = torch.linspace(t_min, proc.t_max, steps + 1, dtype=f64).tolist()
+    times = torch.linspace(t_min, proc.t_max, steps + 1, dtype=torch.float64).tolist()
 
     def field(y, t):
         with torch.enable_grad():
             delta = tmap(lambda a: torch.zeros_like(a).requires_grad_(True), m.log(y, y))  # zero tangents at y
             moved = m.exp(y, delta)
             n = (y[0] if isinstance(y, tuple) else y).shape[0]
-            v = proc.velocity(moved, t, model(moved, torch.full((n,), t, dtype=f64)))
-            div = torch.zeros(n, dtype=f64)
+            v = proc.velocity(moved, t, model(moved, torch.full((n,), t, dtype=torch.float64)))
+            div = torch.zeros(n, dtype=torch.float64)
             for vf, df in zip(_leaves(v), _leaves(delta)):
                 flat = vf.reshape(n, -1)
                 for j in range(flat.shape[1]):
@@ -110,7 +109,7 @@ def _manifold_log_prob(model, proc: ManifoldProcess, x, steps: int, t_min: float
         return tmap(lambda a: a.detach(), v), div.detach()
 
     step = lambda y, h, k: m.exp(y, tmap(lambda a: h * a, k))
-    y, delta = x, torch.zeros((x[0] if isinstance(x, tuple) else x).shape[0], dtype=f64)
+    y, delta = x, torch.zeros((x[0] if isinstance(x, tuple) else x).shape[0], dtype=torch.float64)
     for t0, t1 in zip(times[:-1], times[1:]):
         h, tm = t1 - t0, 0.5 * (t0 + t1)
         k1, d1 = field(y, t0)

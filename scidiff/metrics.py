@@ -11,12 +11,10 @@ import torch
 
 from .mixture import GaussianMixture
 
-f64 = torch.float64
-
 
 def random_directions(n: int, d: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` uniform unit vectors in R^d, ``(n, d)`` float64."""
-    u = torch.randn(n, d, generator=generator, dtype=f64)
+    u = torch.randn(n, d, generator=generator, dtype=torch.float64)
     return u / u.norm(dim=1, keepdim=True)
 
 
@@ -49,11 +47,11 @@ class SlicedW2:
         self.target, self.n = target, n
         self.directions = random_directions(n_projections, target.dim, generator=generator)
         means, stds = target.project(self.directions)
-        q = (torch.arange(n, dtype=f64) + 0.5) / n
+        q = (torch.arange(n, dtype=torch.float64) + 0.5) / n
         self.quantiles = mixture_quantiles_1d(means, stds, target.weights, q)          # (P, n)
 
     def __call__(self, x: torch.Tensor) -> float:
-        x = x.detach().to("cpu", f64).flatten(1)
+        x = x.detach().to("cpu", torch.float64).flatten(1)
         if x.shape != (self.n, self.target.dim):
             raise ValueError(f"expected samples of shape {(self.n, self.target.dim)}, got {tuple(x.shape)}")
         if not bool(torch.isfinite(x).all()):
@@ -71,7 +69,7 @@ def sliced_wasserstein(x: torch.Tensor, target: GaussianMixture, *, n_projection
 def sliced_wasserstein_samples(x: torch.Tensor, y: torch.Tensor, *, n_projections: int = 128,
                                generator: torch.Generator | None = None) -> float:
     """Sliced 2-Wasserstein distance between two equal-size sample sets ``(n, d)``."""
-    x, y = x.detach().to("cpu", f64).flatten(1), y.detach().to("cpu", f64).flatten(1)
+    x, y = x.detach().to("cpu", torch.float64).flatten(1), y.detach().to("cpu", torch.float64).flatten(1)
     if x.shape != y.shape:
         raise ValueError(f"sample sets must have equal shapes, got {tuple(x.shape)} and {tuple(y.shape)}")
     u = random_directions(n_projections, x.shape[1], generator=generator)

@@ -17,8 +17,6 @@ import torch
 from .parameterization import from_x0_eps
 from .processes.base import GaussianProcess, as_time
 
-f64 = torch.float64
-
 
 class GaussianMixture:
     """A mixture of K Gaussians in d dimensions.
@@ -28,21 +26,21 @@ class GaussianMixture:
     """
 
     def __init__(self, means, covs=None, *, stds=None, weights=None):
-        self.means = torch.as_tensor(means, dtype=f64)
+        self.means = torch.as_tensor(means, dtype=torch.float64)
         K, d = self.means.shape
         if (covs is None) == (stds is None):
             raise ValueError("give exactly one of covs (K,d,d) or stds (K,) / (K,d)")
         if stds is not None:
-            std = torch.as_tensor(stds, dtype=f64).reshape(K, -1).expand(K, d)
+            std = torch.as_tensor(stds, dtype=torch.float64).reshape(K, -1).expand(K, d)
             covs = torch.diag_embed(std**2)
-        covs = torch.as_tensor(covs, dtype=f64)
+        covs = torch.as_tensor(covs, dtype=torch.float64)
         if covs.shape != (K, d, d):
             raise ValueError(f"covs must have shape {(K, d, d)}, got {tuple(covs.shape)}")
         self.covs = covs
         self.evals, self.evecs = torch.linalg.eigh(covs)           # Sigma_k = U diag(l) U^T
         if bool((self.evals <= 0).any()):
             raise ValueError("every covariance must be positive definite")
-        w = torch.ones(K, dtype=f64) if weights is None else torch.as_tensor(weights, dtype=f64)
+        w = torch.ones(K, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
         self.weights = w / w.sum()
         self.dim = d
 
@@ -50,7 +48,7 @@ class GaussianMixture:
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` exact draws, ``(n, d)`` float64."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.dim, generator=generator, dtype=f64)
+        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         scaled = torch.einsum("nij,nj->ni", self.evecs[k], self.evals[k].sqrt() * z)
         return self.means[k] + scaled
 
@@ -62,7 +60,7 @@ class GaussianMixture:
     def _components(self, x, alpha, sigma):
         """Per-component log N(x; alpha mu, alpha^2 Sigma + sigma^2 I) ``(n, K)`` and
         x - alpha mu projected on the eigenbasis ``(n, K, d)`` with variances ``(n|1, K, d)``."""
-        x = x.to(f64)
+        x = x.to(torch.float64)
         a, s = _col(alpha, x), _col(sigma, x)                      # (n|1, 1, 1)
         var = a**2 * self.evals + s**2                               # (n|1, K, d)
         r = torch.einsum("kij,nki->nkj", self.evecs, x[:, None, :] - a * self.means)
@@ -85,7 +83,7 @@ class GaussianMixture:
     def score(self, x, alpha, sigma) -> torch.Tensor:
         """grad log p_t(x) = (alpha E[x0|x] - x) / sigma^2 (Tweedie)."""
         a, s = _col(alpha, x)[:, :, 0], _col(sigma, x)[:, :, 0]
-        return (a * self.denoise(x, alpha, sigma) - x.to(f64)) / s**2
+        return (a * self.denoise(x, alpha, sigma) - x.to(torch.float64)) / s**2
 
     def model(self, proc: GaussianProcess, prediction: str = "x0"):
         """The exact network ``model(x_t, t) -> prediction`` for process ``proc``.
@@ -93,9 +91,9 @@ class GaussianMixture:
         The output has the dtype of ``x_t``; this is what every sampler test integrates.
         """
         def exact(x_t, t):
-            t = as_time(t).to(f64)
+            t = as_time(t).to(torch.float64)
             a, s, da, ds = proc.coefficients(t)
-            x64 = x_t.to(f64)
+            x64 = x_t.to(torch.float64)
             x0 = self.denoise(x64, a, s)
             eps = (x64 - _col(a, x64)[:, :, 0] * x0) / _col(s, x64)[:, :, 0]
             return from_x0_eps(x0, eps, prediction, x64, a, s, da, ds).to(x_t.dtype)
@@ -106,7 +104,7 @@ class GaussianMixture:
     def project(self, direction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Means ``(P, K)`` and standard deviations ``(P, K)`` of the mixture projected on
         ``P`` unit directions ``(P, d)``; the weights are unchanged."""
-        u = direction.to(f64)
+        u = direction.to(torch.float64)
         m = u @ self.means.T
         v = torch.einsum("pi,kij,pj->pk", u, self.covs, u)
         return m, v.sqrt()
@@ -114,5 +112,5 @@ class GaussianMixture:
 
 def _col(c, x):
     """Coefficient as ``(n|1, 1, 1)`` float64 for the (n, K, d) component arrays."""
-    c = torch.as_tensor(c, dtype=f64)
+    c = torch.as_tensor(c, dtype=torch.float64)
     return c.reshape(-1, 1, 1) if c.dim() else c.reshape(1, 1, 1)

@@ -62,7 +62,10 @@ from pathlib import Path
 
 import numpy as np
 from rdkit import Chem, RDLogger, rdBase
+import torch
 from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from scidiff.geometry import rmsd as aligned_rmsd
 
 # --- filter settings (documented in datasets/ccd_conformers.md) ---------------------------------------
 ORGANIC_ELEMENTS = ("H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I")
@@ -267,16 +270,6 @@ def component_to_mol(comp: Component) -> Chem.Mol:
     return mol
 
 
-def kabsch_rmsd(p: np.ndarray, q: np.ndarray) -> float:
-    """RMSD (Å) of point sets ``(n, 3)`` after the optimal proper rotation and translation."""
-    p = p - p.mean(0)
-    q = q - q.mean(0)
-    u, _, vt = np.linalg.svd(p.T @ q)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return float(np.sqrt(((p @ r.T - q) ** 2).sum(1).mean()))
-
-
 def geometry_problem(mol: Chem.Mol, bond_tol=BOND_TOL, clash_heavy=CLASH_HEAVY,
                      clash_any=CLASH_ANY) -> tuple[str, str] | None:
     """``(filter, detail)`` when the conformer (Å) does not fit the bond graph, else ``None``:
@@ -320,7 +313,8 @@ def process_component(comp: Component) -> Chem.Mol:
         raise Rejected("missing_coordinates", f"{len(missing)} atoms, e.g. {missing[0]}")
     mol = component_to_mol(comp)
     if comp.ideal_present.all() and len(comp.atom_ids) >= 3:
-        rmsd = kabsch_rmsd(comp.coords, comp.ideal)
+        rmsd = float(aligned_rmsd(torch.as_tensor(comp.coords, dtype=torch.float64),
+                                  torch.as_tensor(comp.ideal, dtype=torch.float64)))
         if rmsd < IDEAL_RMSD:
             raise Rejected("model_equals_ideal", f"RMSD to ideal {rmsd:.4f} A")
     problem = geometry_problem(mol)

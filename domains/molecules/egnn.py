@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch_geometric.utils import to_dense_batch
 
 from scidiff.nn.embeddings import SinusoidalEmbedding
 
-from .featurize import ATOM_DIM, EDGE_DIM
+from .featurize import ATOM_DIM, EDGE_DIM, molecule_edges
 
 
 @dataclass
@@ -56,19 +55,6 @@ def mean_per_molecule(v: torch.Tensor, batch: torch.Tensor, n_mol: int | None = 
 def remove_mean(v: torch.Tensor, batch: torch.Tensor, n_mol: int | None = None) -> torch.Tensor:
     """``v (N, d)`` with each molecule's mean subtracted (centre-of-mass free, unit masses)."""
     return v - mean_per_molecule(v, batch, n_mol)[batch]
-
-
-def intra_radius_edges(pos: torch.Tensor, batch: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ordered pairs (j, i), i != j, of one molecule closer than ``cutoff``: ``edge_index (2, E)``
-    and their distances ``(E,)``. Dense per molecule (``B x n_max^2``), never ``N^2`` over the batch."""
-    dense, mask = to_dense_batch(pos, batch)                            # (B, n_max, 3), (B, n_max)
-    start = torch.cumsum(mask.sum(1), 0) - mask.sum(1)                  # first atom of each molecule
-    dist = torch.cdist(dense, dense)
-    n_max = dense.shape[1]
-    close = (dist < cutoff) & mask[:, :, None] & mask[:, None, :]
-    close &= ~torch.eye(n_max, dtype=torch.bool, device=pos.device)
-    b, j, i = close.nonzero(as_tuple=True)
-    return torch.stack([start[b] + j, start[b] + i]), dist[b, j, i]
 
 
 class GaussianRBF(nn.Module):
@@ -121,23 +107,6 @@ class EGNN(nn.Module):
                                         nn.Linear(c.hidden, c.hidden))
         self.layers = nn.ModuleList(EGNNLayer(c) for _ in range(c.layers))
 
-    def edges(self, pos: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The union of extended and radius edges on ``pos``: ``edge_index (2, E)``, static edge
-        features ``(E, edge_dim + 1)`` (last column: radius-only flag), envelope weights ``(E,)``."""
-        ext = data.edge_index
-        ext_attr = data.edge_attr.to(pos.dtype)
-        rad, d = intra_radius_edges(pos.detach(), data.batch, self.config.cutoff)
-        n = pos.shape[0]
-        new = ~torch.isin(rad[0] * n + rad[1], ext[0] * n + ext[1])
-        rad, d = rad[:, new], d[new]
-        index = torch.cat([ext, rad], 1)
-        static = torch.cat([torch.cat([ext_attr, ext_attr.new_zeros(ext.shape[1], 1)], 1),
-                            torch.cat([ext_attr.new_zeros(rad.shape[1], ext_attr.shape[1]),
-                                       ext_attr.new_ones(rad.shape[1], 1)], 1)], 0)
-        env = 0.5 * (torch.cos(math.pi * d / self.config.cutoff) + 1).to(pos.dtype)
-        w = torch.cat([pos.new_ones(ext.shape[1]), env])
-        return index, static, w
-
     def forward(self, pos: torch.Tensor, t: torch.Tensor, data) -> torch.Tensor:
         if pos.shape != (data.num_nodes, 3):
             raise ValueError(f"pos must have shape ({data.num_nodes}, 3), got {tuple(pos.shape)}")
@@ -146,7 +115,7 @@ class EGNN(nn.Module):
         if getattr(data, "batch", None) is None:
             data = data.clone()
             data.batch = batch
-        index, static, w = self.edges(pos, data)
+        index, static, w = molecule_edges(pos, data, self.config.cutoff)
         src, dst = index
         norm = 1 + torch.zeros_like(pos[:, 0]).index_add_(0, dst, w)
         h = self.embed_atoms(data.x.to(pos.dtype))

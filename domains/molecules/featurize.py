@@ -17,7 +17,7 @@ A bond is rotatable when it is single, not in a ring, not next to a triple bond,
 C(=O)–N or thioamide C(=S)–N bond, and both ends have another heavy neighbour (rotating a CH3
 or OH moves only hydrogens). An amide bond is a partial double bond (a rotation barrier near 20
 kcal/mol): it stays planar, cis or trans, as the local structure (ETKDG's, in sampling) has it.
-``radius_edges`` builds distance-cutoff edges in plain torch (no torch-cluster).
+``molecule_edges`` unites the extended graph with radius edges on a conformer (the networks' graph).
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from rdkit import Chem
 from torch_geometric.data import Data
+
+from scidiff.geometry import cosine_cutoff, radius_graph
 
 ELEMENTS = ("H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I", "B", "Si", "Se")
 DEGREES = (0, 1, 2, 3, 4, 5, 6)
@@ -139,12 +141,20 @@ def featurize(mol: Chem.Mol, conf_id: int = -1) -> MolData:
     return data
 
 
-def radius_edges(pos: torch.Tensor, cutoff: float, batch: torch.Tensor | None = None) -> torch.Tensor:
-    """``edge_index (2, E)`` of ordered pairs closer than ``cutoff`` Å within each molecule of the batch."""
-    batch = torch.zeros(len(pos), dtype=torch.long, device=pos.device) if batch is None else batch
-    close = (torch.cdist(pos, pos) < cutoff) & (batch[:, None] == batch[None, :])
-    close.fill_diagonal_(False)
-    return close.nonzero().T.contiguous()
+def molecule_edges(pos: torch.Tensor, data, cutoff: float):
+    """Extended graph united with radius edges on ``pos``: ``edge_index (2, E)`` (src, dst), static
+    features ``(E, edge_dim + 1)`` (last column: radius-only flag), weights ``(E,)`` (1 on graph
+    edges, a cosine envelope vanishing at ``cutoff`` on radius-only ones)."""
+    ext, attr = data.edge_index, data.edge_attr.to(pos.dtype)
+    rad, d = radius_graph(pos.detach(), cutoff, data.batch)
+    n = pos.shape[0]
+    new = ~torch.isin(rad[0] * n + rad[1], ext[0] * n + ext[1])
+    rad, d = rad[:, new], d[new]
+    index = torch.cat([ext, rad], 1)
+    static = torch.cat([torch.cat([attr, attr.new_zeros(ext.shape[1], 1)], 1),
+                        torch.cat([attr.new_zeros(rad.shape[1], attr.shape[1]), attr.new_ones(rad.shape[1], 1)], 1)])
+    w = torch.cat([pos.new_ones(ext.shape[1]), cosine_cutoff(d, cutoff).to(pos.dtype)])
+    return index, static, w
 
 
 def _heavy_neighbour(mol: Chem.Mol, atom: int, exclude: int) -> int:

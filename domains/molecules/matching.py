@@ -31,15 +31,13 @@ from .featurize import torsions
 from .generator import rdkit_seed
 from .torsions import dihedrals, local_structure, set_torsions
 
-f64 = torch.float64
-
 
 def match_torsions(mol: Chem.Mol, seed: int = 0, timeout: int = 0) -> np.ndarray:
     """Coordinates ``(n_atoms, 3)`` Å: an ETKDGv3 conformer of ``mol`` (explicit H, one conformer)
     with every rotatable torsion set to ``mol``'s own dihedral. ``ValueError`` if ETKDG fails
     (``timeout``: whole seconds per embedding try, 0 no limit)."""
     torsion_index, side_index = torsions(mol)
-    target = dihedrals(torch.tensor(mol.GetConformer().GetPositions(), dtype=f64), torsion_index)
+    target = dihedrals(torch.tensor(mol.GetConformer().GetPositions(), dtype=torch.float64), torsion_index)
     local = local_structure(mol, seed, timeout)
     return set_torsions(local, torsion_index, side_index, target).numpy()
 

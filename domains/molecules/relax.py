@@ -29,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
+import torch
 from rdkit.Chem import rdForceFieldHelpers
 
+from scidiff.geometry import rmsd as aligned_rmsd
+
 from .conformer_cache import cached_conformers
-from .data import kabsch_rmsd
 from .generator import ConformerGenerator, _describe
 from .metrics import stereo_preserved
 
@@ -169,7 +171,7 @@ def low_energy_distinct(mol: Chem.Mol, pos: np.ndarray, window: float, rmsd: flo
     for i in np.argsort(energy, kind="stable"):
         if energy[i] - energy.min() > window:
             break
-        if all(kabsch_rmsd(pos[i][heavy], pos[j][heavy]) >= rmsd for j in kept):
+        if all(float(aligned_rmsd(torch.from_numpy(pos[i][heavy]), torch.from_numpy(pos[j][heavy]))) >= rmsd for j in kept):
             kept.append(int(i))
     return pos[kept]
 

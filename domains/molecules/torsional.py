@@ -79,6 +79,7 @@ from rdkit import Chem
 from torch import nn
 from torch_geometric.data import Batch
 
+from scidiff.geometry import cosine_cutoff, gaussian_rbf
 from scidiff.manifolds import Torus
 from scidiff.manifolds.torus import wrap
 from scidiff.nn.embeddings import SinusoidalEmbedding
@@ -88,15 +89,12 @@ from scidiff.train.pretrained import Pretrained
 from scidiff.train.trainer import OptimConfig, TrainConfig
 
 from . import conformer_sets, torsion_prior
-from .egnn import intra_radius_edges
-from .featurize import ATOM_DIM, EDGE_DIM, rotatable_bonds
+from .featurize import ATOM_DIM, EDGE_DIM, molecule_edges, rotatable_bonds
 from .generator import ETKDG, rdkit_seed
 from .learned import LearnedConformers
 from .metrics import clashes, stereo_preserved
 from .tensor_product import EdgeTensorProduct
 from .torsions import dihedrals, rotate_torsions
-
-f64 = torch.float64
 
 
 # --- the score network ---------------------------------------------------------------------------
@@ -116,15 +114,9 @@ class TorsionNetConfig:
     edge_dim: int = EDGE_DIM
 
 
-def gaussian_rbf(d: torch.Tensor, n: int, d_max: float) -> torch.Tensor:
-    """``d (E,) -> (E, n)`` fixed Gaussians centred evenly on [0, d_max]."""
-    centres = torch.linspace(0.0, d_max, n, dtype=d.dtype, device=d.device)
-    width = d_max / (n - 1)
-    return torch.exp(-0.5 * ((d[:, None] - centres) / width) ** 2)
-
-
-def _envelope(d: torch.Tensor, cutoff: float) -> torch.Tensor:
-    return torch.where(d < cutoff, 0.5 * (torch.cos(math.pi * d / cutoff) + 1), torch.zeros_like(d))
+def rbf(d: torch.Tensor, n: int, d_max: float) -> torch.Tensor:
+    """``d (E,) -> (E, n)`` fixed Gaussians centred evenly on [0, d_max], as wide as their spacing."""
+    return gaussian_rbf(d, 0.0, d_max, n, d_max / (n - 1))
 
 
 def _same_molecule_pairs(graph: torch.Tensor, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,22 +128,6 @@ def _same_molecule_pairs(graph: torch.Tensor, batch: torch.Tensor) -> tuple[torc
     b = torch.repeat_interleave(torch.arange(len(graph), device=graph.device), per)
     offset = torch.arange(len(b), device=graph.device) - torch.repeat_interleave(torch.cumsum(per, 0) - per, per)
     return b, start[graph][b] + offset
-
-
-def molecule_edges(pos: torch.Tensor, data, cutoff: float):
-    """Extended graph united with radius edges on ``pos``: ``edge_index (2, E)`` (src, dst), static
-    features ``(E, edge_dim + 1)`` (last column: radius-only flag), weights ``(E,)`` (1 on graph
-    edges, a cosine envelope vanishing at ``cutoff`` on radius-only ones)."""
-    ext, attr = data.edge_index, data.edge_attr.to(pos.dtype)
-    rad, d = intra_radius_edges(pos.detach(), data.batch, cutoff)
-    n = pos.shape[0]
-    new = ~torch.isin(rad[0] * n + rad[1], ext[0] * n + ext[1])
-    rad, d = rad[:, new], d[new]
-    index = torch.cat([ext, rad], 1)
-    static = torch.cat([torch.cat([attr, attr.new_zeros(ext.shape[1], 1)], 1),
-                        torch.cat([attr.new_zeros(rad.shape[1], attr.shape[1]), attr.new_ones(rad.shape[1], 1)], 1)])
-    w = torch.cat([pos.new_ones(ext.shape[1]), _envelope(d, cutoff).to(pos.dtype)])
-    return index, static, w
 
 
 class IrrepNorm(nn.Module):
@@ -228,7 +204,7 @@ class TorsionScoreNet(nn.Module):
         vec = pos[dst] - pos[src]
         d = vec.norm(dim=-1)
         sh = o3.spherical_harmonics(self.sh, vec, normalize=True, normalization="component")
-        e = self.edge(torch.cat([static, gaussian_rbf(d, c.rbf, c.rbf_max)], -1))
+        e = self.edge(torch.cat([static, rbf(d, c.rbf, c.rbf_max)], -1))
         for conv in self.convs:
             h = conv(h, src, dst, sh, e, w)
         return self.bond_head(h, pos, t, temb, data)
@@ -249,8 +225,8 @@ class TorsionScoreNet(nn.Module):
         y_u = o3.spherical_harmonics("2e", axis, normalize=True, normalization="component")
         filt = self.bond_filter(y_r, y_u[b])
         ends = h[j, :ns] + h[k, :ns]                                        # symmetric in j <-> k
-        weights = self.bond_fc(torch.cat([gaussian_rbf(d, c.rbf, c.rbf_max), h[a, :ns], ends[b], temb[tb[b]]], -1))
-        wa = _envelope(d, c.bond_cutoff).to(pos.dtype)
+        weights = self.bond_fc(torch.cat([rbf(d, c.rbf, c.rbf_max), h[a, :ns], ends[b], temb[tb[b]]], -1))
+        wa = cosine_cutoff(d, c.bond_cutoff).to(pos.dtype)
         msg = self.bond_tp(h[a], filt, weights) * wa[:, None]
         norm = (1 + pos.new_zeros(len(j)).index_add_(0, b, wa)).sqrt()
         agg = pos.new_zeros(len(j), 2 * ns).index_add_(0, b, msg.to(pos.dtype)) / norm[:, None]
@@ -307,7 +283,7 @@ class TorsionalDiffusion(Pretrained, nn.Module):
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         """Heat-kernel scale (radians) at ``t``, in ``t``'s dtype and device."""
-        return self.process.sigma(t.detach().to(f64).cpu()).to(t.device, t.dtype)
+        return self.process.sigma(t.detach().to(torch.float64).cpu()).to(t.device, t.dtype)
 
     def score(self, pos: torch.Tensor, t: torch.Tensor, data) -> torch.Tensor:
         """Score ``(T,)`` (per radian) of every torsion at conformers ``pos`` and times ``t (B,)``."""
@@ -320,11 +296,11 @@ class TorsionalDiffusion(Pretrained, nn.Module):
         score of x_t around x0 (the core kernel's)."""
         ti, si = data.torsion_index, data.side_index
         x0 = dihedrals(pos, ti)
-        sig = self.sigma(t.to(f64))[data.batch[ti[1]]]
+        sig = self.sigma(t.to(torch.float64))[data.batch[ti[1]]]
         dev = generator.device if generator is not None else pos.device
-        z = torch.randn(x0.shape, generator=generator, dtype=f64, device=dev).to(pos.device)
-        xt = wrap(x0.to(f64) + sig * z)
-        target = self.process.kernel(x0.to(f64)[:, None], sig).score(xt[:, None])[:, 0]
+        z = torch.randn(x0.shape, generator=generator, dtype=torch.float64, device=dev).to(pos.device)
+        xt = wrap(x0.to(torch.float64) + sig * z)
+        target = self.process.kernel(x0.to(torch.float64)[:, None], sig).score(xt[:, None])[:, 0]
         pos_t = rotate_torsions(pos, ti, si, (sig * z).to(pos.dtype), data.batch[ti[1]])
         return pos_t, x0, xt.to(pos.dtype), target.to(pos.dtype)
 
@@ -336,7 +312,7 @@ class TorsionalDiffusion(Pretrained, nn.Module):
             return sum(p.sum() for p in self.parameters()) * 0.0
         dev = generator.device if generator is not None else self.device
         t_min = self.process.t_min
-        t = t_min + (1 - t_min) * torch.rand(batch.num_graphs, generator=generator, dtype=f64, device=dev)
+        t = t_min + (1 - t_min) * torch.rand(batch.num_graphs, generator=generator, dtype=torch.float64, device=dev)
         t = t.to(self.device)
         # float32 even under the Trainer's bf16 autocast: the torsion geometry and the pseudoscalar
         # features (small triple products) would be swamped by bf16 rounding
@@ -359,10 +335,10 @@ class TorsionalDiffusion(Pretrained, nn.Module):
             batch = Batch.from_data_list([batch])
         dev = self.device if score_fn is None else batch.pos.device
         batch = batch.to(dev)
-        dtype = next(self.parameters()).dtype if score_fn is None else f64
+        dtype = next(self.parameters()).dtype if score_fn is None else torch.float64
         score_fn = score_fn or self.score
         ti, si = batch.torsion_index, batch.side_index
-        local = batch.pos.to(f64)
+        local = batch.pos.to(torch.float64)
         x_local = dihedrals(local, ti)
         graph = batch.batch[ti[1]]
         if ti.shape[1] == 0:
@@ -371,11 +347,11 @@ class TorsionalDiffusion(Pretrained, nn.Module):
 
         def model(x, tt):
             pos = rotate_torsions(local, ti, si, x[:, 0].to(dev) - x_local, graph)
-            t = torch.full((batch.num_graphs,), float(tt[0]), dtype=f64, device=dev)
+            t = torch.full((batch.num_graphs,), float(tt[0]), dtype=torch.float64, device=dev)
             s = score_fn(pos.to(dtype), t.to(dtype), batch)
             if guidance is not None:
                 s = s + guidance(pos.to(dtype), batch).to(s.dtype)
-            return s.to(f64).cpu()[:, None]
+            return s.to(torch.float64).cpu()[:, None]
 
         x = sample(model, self.process, x_init=x_init, steps=steps or self.config.steps,
                    method=method or self.config.method, generator=generator)[:, 0]

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import torch
 
+from scidiff.geometry import dihedral
+
 
 def dihedrals(pos: torch.Tensor, torsion_index: torch.Tensor) -> torch.Tensor:
     """Dihedral angles ``(T,)`` in radians, in (-pi, pi], of atoms ``torsion_index (4, T)`` at ``pos (N, 3)`` Å
     (IUPAC sign convention, as RDKit's ``GetDihedralRad``)."""
-    p0, p1, p2, p3 = (pos[i] for i in torsion_index)
-    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
-    b1n = b1 / b1.norm(dim=-1, keepdim=True)
-    v = b0 - (b0 * b1n).sum(-1, keepdim=True) * b1n
-    w = b2 - (b2 * b1n).sum(-1, keepdim=True) * b1n
-    x = (v * w).sum(-1)
-    y = (torch.cross(b1n, v, dim=-1) * w).sum(-1)
-    return torch.atan2(y, x)
+    return dihedral(*(pos[i] for i in torsion_index))
 
 
 def rotate_torsions(pos: torch.Tensor, torsion_index: torch.Tensor, side_index: torch.Tensor,

@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.stats import wasserstein_distance
+
+from scidiff.geometry import angle, dihedral, superpose
 
 from .backbone import Backbone
 
@@ -70,18 +73,17 @@ def _valid_windows(n: int, width: int, breaks) -> np.ndarray:
 # ---------------------------------------------------------------------------- geometry
 
 
+def _degrees(f, *points: np.ndarray) -> np.ndarray:
+    """``f`` (:func:`scidiff.geometry.angle` or ``dihedral``) of float64 points, in degrees."""
+    return np.degrees(f(*(torch.from_numpy(np.ascontiguousarray(p)) for p in points)).numpy())
+
+
 def _angle(a, b, c) -> np.ndarray:
-    u, v = a - b, c - b
-    cos = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
-    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    return _degrees(angle, a, b, c)
 
 
 def _dihedral(a, b, c, d) -> np.ndarray:
-    b0, b1, b2 = a - b, c - b, d - c
-    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
-    v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
-    w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
-    return np.degrees(np.arctan2((np.cross(b1, v) * w).sum(-1), (v * w).sum(-1)))
+    return _degrees(dihedral, a, b, c, d)
 
 
 def ca_bonds(x, respect_breaks: bool = False) -> np.ndarray:
@@ -212,12 +214,9 @@ def _d0(n: int) -> float:
 
 
 def _kabsch(x: np.ndarray, y: np.ndarray):
-    """Rotation and translation moving x onto y (least squares)."""
-    mx, my = x.mean(0), y.mean(0)
-    u, _, vt = np.linalg.svd((x - mx).T @ (y - my))
-    s = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    r = (u @ s @ vt).T
-    return r, my - mx @ r.T
+    """Rotation and translation moving x onto y (least squares; :func:`scidiff.geometry.superpose`)."""
+    r, t = superpose(torch.from_numpy(x), torch.from_numpy(y))
+    return r.numpy(), t.numpy()
 
 
 def _tm_paired(x: np.ndarray, y: np.ndarray, d0: float, n_norm: int, quick: bool = False) -> float:

@@ -22,6 +22,8 @@ import math
 import numpy as np
 import torch
 
+from scidiff.geometry import dihedral
+
 N_LOCAL = (-0.525, 1.363, 0.0)      # AlphaFold rigid_group_atom_positions, ALA, group 0
 C_LOCAL = (1.526, 0.0, 0.0)
 CO_BOND, CA_C_O = 1.2333, math.radians(120.56)    # AlphaFold psi-group O at (0.627, 1.062, 0)
@@ -72,17 +74,6 @@ def apply_frames(r: torch.Tensor, t: torch.Tensor, local: torch.Tensor) -> torch
 def invert_apply_frames(r: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Global points -> local ``R^T (x - t)``."""
     return (r.transpose(-1, -2) @ (x - t)[..., None])[..., 0]
-
-
-def dihedral(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """Torsion angle a-b-c-d in radians, (-pi, pi]."""
-    b0, b1, b2 = a - b, c - b, d - c
-    b1 = _unit(b1)
-    v = b0 - (b0 * b1).sum(-1, keepdim=True) * b1
-    w = b2 - (b2 * b1).sum(-1, keepdim=True) * b1
-    x = (v * w).sum(-1)
-    y = (torch.linalg.cross(b1, v, dim=-1) * w).sum(-1)
-    return torch.atan2(y, x)
 
 
 def place_atom(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, bond, angle, torsion) -> torch.Tensor:
@@ -148,5 +139,5 @@ def rmsd_per_atom(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["N_LOCAL", "C_LOCAL", "frames_from_backbone", "frames_from_coords", "apply_frames",
-           "invert_apply_frames", "backbone_from_frames", "dihedral", "place_atom", "psi_angles",
+           "invert_apply_frames", "backbone_from_frames", "place_atom", "psi_angles",
            "oxygen_from_peptide_plane", "rmsd_per_atom"]

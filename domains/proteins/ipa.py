@@ -27,25 +27,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from scidiff.geometry import gaussian_rbf
 from scidiff.manifolds.so3 import quaternion_to_matrix
+
+from .frames import apply_frames, invert_apply_frames
 
 NEG = -1e9
 
 
 # --- rigid transforms as (R, t) pairs ----------------------------------------------------------------
-def apply(r: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``R x + t`` for local points ``x (..., 3)`` broadcast against frames ``(..., 3, 3), (..., 3)``."""
-    return (r @ x[..., None])[..., 0] + t
-
-
-def invert_apply(r: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``R^T (x - t)``: global points into the frame."""
-    return (r.transpose(-1, -2) @ (x - t)[..., None])[..., 0]
-
-
 def compose(r1, t1, r2, t2):
     """``T1 o T2``: first T2 (in T1's local frame), then T1."""
-    return r1 @ r2, apply(r1, t1, t2)
+    return r1 @ r2, apply_frames(r1, t1, t2)
 
 
 def quaternion_update(update: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,13 +62,6 @@ def relative_position_onehot(n: int, max_rel: int, device=None, dtype=torch.floa
     idx = torch.arange(n, device=device)
     rel = (idx[None, :] - idx[:, None]).clamp(-max_rel, max_rel) + max_rel
     return F.one_hot(rel, 2 * max_rel + 1).to(dtype)
-
-
-def rbf(d: torch.Tensor, d_min: float, d_max: float, bins: int) -> torch.Tensor:
-    """Gaussian radial basis ``(..., bins)`` of distances ``d (...)`` on an even grid."""
-    mu = torch.linspace(d_min, d_max, bins, device=d.device, dtype=d.dtype)
-    width = (d_max - d_min) / bins
-    return torch.exp(-(((d[..., None] - mu) / width) ** 2))
 
 
 def sinusoid(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -106,7 +92,7 @@ class PairFeatures(nn.Module):
     def distance_rbf(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, L, L, bins)`` RBF of the pair distances of points ``x (B, L, 3)``."""
         d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-10).sqrt() * self.length_unit
-        return rbf(d, 0.0, self.d_max, self.bins)
+        return gaussian_rbf(d, 0.0, self.d_max, self.bins, self.d_max / self.bins, gamma=1.0)
 
     def forward(self, t: torch.Tensor, mask: torch.Tensor, sc: torch.Tensor | None = None) -> torch.Tensor:
         B, L = mask.shape
@@ -144,8 +130,8 @@ class InvariantPointAttention(nn.Module):
         k, v = self.kv(s).view(B, L, h, 2 * c).split(c, -1)
         # points, generated in each residue's local frame and placed in the global frame
         rr, tt = r[:, :, None, None], t[:, :, None, None]                     # (B, L, 1, 1, ...)
-        qp = apply(rr, tt, self.q_pts(s).view(B, L, h, pq, 3))
-        kp, vp = apply(rr, tt, self.kv_pts(s).view(B, L, h, pq + pv, 3)).split([pq, pv], -2)
+        qp = apply_frames(rr, tt, self.q_pts(s).view(B, L, h, pq, 3))
+        kp, vp = apply_frames(rr, tt, self.kv_pts(s).view(B, L, h, pq + pv, 3)).split([pq, pv], -2)
 
         w_l, w_c = math.sqrt(1 / 3), math.sqrt(2 / (9 * pq))
         gamma = F.softplus(self.head_weights).view(1, h, 1, 1)
@@ -157,7 +143,7 @@ class InvariantPointAttention(nn.Module):
 
         o = torch.einsum("bhij,bjhc->bihc", a, v).reshape(B, L, h * c)
         o_pt = torch.einsum("bhij,bjhpx->bihpx", a, vp)                         # global
-        o_pt = invert_apply(rr, tt, o_pt)                                        # local to residue i
+        o_pt = invert_apply_frames(rr, tt, o_pt)                                        # local to residue i
         o_norm = o_pt.pow(2).sum(-1).add(1e-8).sqrt()
         o_pair = torch.einsum("bhij,bijc->bihc", a, z).reshape(B, L, -1)
         feats = [o, o_pt.reshape(B, L, h * pv * 3), o_norm.reshape(B, L, h * pv), o_pair]
@@ -247,6 +233,6 @@ class IPATrunk(nn.Module):
         return s, r, t, psi
 
 
-__all__ = ["apply", "invert_apply", "compose", "quaternion_update", "update_frames", "relative_position_onehot",
-           "rbf", "PairFeatures", "InvariantPointAttention", "SequenceAttention", "BackboneUpdate", "IPABlock",
+__all__ = ["compose", "quaternion_update", "update_frames", "relative_position_onehot",
+           "PairFeatures", "InvariantPointAttention", "SequenceAttention", "BackboneUpdate", "IPABlock",
            "IPATrunk"]

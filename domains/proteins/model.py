@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 import scidiff
+from scidiff.geometry import superpose
 from scidiff.manifolds import SO3
 from scidiff.processes import ProductProcess
 from scidiff.train.config import save_config, with_defaults
@@ -65,11 +66,9 @@ from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
 from .backbone import Backbone
 from .frames import C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames, psi_angles
 from .ipa import IPATrunk
-from .motif import Motif, impose, kabsch, layout
+from .motif import Motif, impose, layout
 from .paths import make_path
 from .restraints import Restraints
-
-f64 = torch.float64
 
 
 @dataclass
@@ -327,8 +326,8 @@ class BackboneGenerator(Pretrained, nn.Module):
             sc = last["x"].to(dev, dtype) if self.config.self_condition and "x" in last else None
             r_hat, x_hat, psi = self.predict(rt.to(dev, dtype), xt.to(dev, dtype), t.to(dev, dtype), mask, sc)
             tt = float(t[0])
-            x_hat = _masked_center(x_hat.to(f64).cpu(), mask.cpu())
-            r_hat = r_hat.to(f64).cpu()
+            x_hat = _masked_center(x_hat.to(torch.float64).cpu(), mask.cpu())
+            r_hat = r_hat.to(torch.float64).cpu()
             if motif is not None:
                 r_hat, x_hat = impose(motif, positions, r_hat, x_hat, scale)
             if restraints is not None and tt <= restraints.t_max:
@@ -344,7 +343,7 @@ class BackboneGenerator(Pretrained, nn.Module):
                                  generator=g, return_trajectory=trajectory, **options)
         finally:
             self.train(was)
-        psi = torch.atan2(last["psi"][..., 0], last["psi"][..., 1]).to(f64).cpu()
+        psi = torch.atan2(last["psi"][..., 0], last["psi"][..., 1]).to(torch.float64).cpu()
         frames = (last["r"], last["x"] / scale, psi)
         if not trajectory:
             return frames
@@ -372,7 +371,7 @@ class BackboneGenerator(Pretrained, nn.Module):
         seq = ["A"] * length
         if motif is not None:
             src = motif.coords.to(coords)
-            rot, shift = kabsch(src[:, 1].expand(n, -1, -1), coords[:, positions, 1])
+            rot, shift = superpose(src[:, 1].expand(n, -1, -1), coords[:, positions, 1])
             placed = src @ rot[:, None].transpose(-1, -2) + shift[:, None, None]
             coords[:, positions] = torch.where(torch.isfinite(placed), placed, coords[:, positions])
             for i, p in enumerate(positions.tolist()):

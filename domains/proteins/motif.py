@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scidiff.geometry import superpose
+
 from .backbone import Backbone, read_backbones
 from .frames import frames_from_coords
 
-f64 = torch.float64
 _SEGMENT = re.compile(r"^([A-Za-z]?)(-?\d+)-(-?\d+)$")
 
 
@@ -87,7 +88,7 @@ def read_motif(spec: str) -> Motif:
             seq.append(bb.sequence[hits[0]])
             labels.append(f"{chain} {num}")
         lengths.append(b - a + 1)
-    xyz = torch.tensor(np.stack(coords), dtype=f64)
+    xyz = torch.tensor(np.stack(coords), dtype=torch.float64)
     if not torch.isfinite(xyz[:, 3]).all():                  # O absent: rebuilt from the frames later
         xyz[:, 3] = float("nan")
     rot, trans = frames_from_coords(xyz)
@@ -113,27 +114,15 @@ def layout(motif: Motif, length: int | tuple[int, int], generator: np.random.Gen
     return total, torch.tensor(positions, dtype=torch.long)
 
 
-def kabsch(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotation ``R (..., 3, 3)`` and shift ``s (..., 3)`` minimising ``|a R^T + s - b|`` over
-    points ``a, b (..., M, 3)`` (proper rotations only)."""
-    ca, cb = a.mean(-2, keepdim=True), b.mean(-2, keepdim=True)
-    h = (a - ca).transpose(-1, -2) @ (b - cb)
-    u, _, vt = torch.linalg.svd(h)
-    d = torch.sign(torch.linalg.det(vt.transpose(-1, -2) @ u.transpose(-1, -2)))
-    fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
-    r = vt.transpose(-1, -2) @ fix @ u.transpose(-1, -2)
-    return r, (cb - ca @ r.transpose(-1, -2))[..., 0, :]
-
-
 def impose(motif: Motif, positions: torch.Tensor, r_hat: torch.Tensor, x_hat: torch.Tensor, scale: float = 1.0):
     """Clean-frame predictions ``R (n, L, 3, 3)``, ``x (n, L, 3)`` (length unit Å x ``scale``) with
     the motif residues at ``positions`` replaced by the motif superposed on the predicted ones."""
     mt = motif.translations.to(x_hat) * scale
-    rot, shift = kabsch(mt.expand(len(x_hat), -1, -1), x_hat[:, positions])
+    rot, shift = superpose(mt.expand(len(x_hat), -1, -1), x_hat[:, positions])
     x_hat, r_hat = x_hat.clone(), r_hat.clone()
     x_hat[:, positions] = mt @ rot.transpose(-1, -2) + shift[:, None]
     r_hat[:, positions] = rot[:, None] @ motif.rotations.to(r_hat)
     return r_hat, x_hat
 
 
-__all__ = ["Motif", "parse_spec", "read_motif", "layout", "kabsch", "impose"]
+__all__ = ["Motif", "parse_spec", "read_motif", "layout", "impose"]

@@ -26,8 +26,6 @@ import torch
 from scidiff.manifolds import IGSO3, SO3
 from scidiff.processes import VP, GaussianFactor, GeodesicFlow, HeatDiffusion, ProductProcess, RectifiedFlow
 
-f64 = torch.float64
-
 
 def _as(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return t.to(like.device, like.dtype)
@@ -46,7 +44,7 @@ class FramePath:
         """Noisy frames ``(R_t (B, L, 3, 3), x_t (B, L, 3))`` at per-chain times ``t (B,)``; ``eps``
         the (centred) translation noise."""
         B, L = x0.shape[:2]
-        a, s = (_as(c, x0)[:, None, None] for c in self.trans.coefficients(t.to(f64).cpu())[:2])
+        a, s = (_as(c, x0)[:, None, None] for c in self.trans.coefficients(t.to(torch.float64).cpu())[:2])
         rt = self.noisy_rotations(r0.reshape(B * L, 3, 3), t.repeat_interleave(L), generator)
         return rt.reshape(B, L, 3, 3), a * x0 + s * eps
 
@@ -103,16 +101,16 @@ class DiffusionPath(FramePath):
     def noisy_rotations(self, r0, t, generator=None):
         """``R_0`` times an IGSO(3) draw at scale sigma(t) (``HeatDiffusion.sample_xt`` would also
         compute the score, which the clean-frame loss does not use)."""
-        sigma = self.rot.sigma(t.detach().to(f64).cpu())
-        return (r0.to(f64) @ IGSO3(sigma).sample(len(r0), generator=generator).to(r0.device)).to(r0.dtype)
+        sigma = self.rot.sigma(t.detach().to(torch.float64).cpu())
+        return (r0.to(torch.float64) @ IGSO3(sigma).sample(len(r0), generator=generator).to(r0.device)).to(r0.dtype)
 
     def scales(self, t: torch.Tensor):
-        tt = t.detach().to(f64).cpu()
+        tt = t.detach().to(torch.float64).cpu()
         return _as(self.trans.coefficients(tt)[1], t), _as(self.rot.sigma(tt), t)
 
     def rotation_output(self, rt: torch.Tensor, r_hat: torch.Tensor, t: float) -> torch.Tensor:
         """The IGSO(3) score at ``R_t`` of the kernel around ``R^_0`` at scale sigma(t)."""
-        sigma = float(self.rot.sigma(torch.tensor(t, dtype=f64)))
+        sigma = float(self.rot.sigma(torch.tensor(t, dtype=torch.float64)))
         return IGSO3(max(sigma, 1e-4), mean=r_hat).score(rt)
 
 

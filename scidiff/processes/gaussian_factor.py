@@ -10,8 +10,6 @@ from ..parameterization import check_prediction, from_x0_eps, to_x0_eps
 from .base import GaussianProcess
 from .manifold import ManifoldProcess
 
-f64 = torch.float64
-
 
 class GaussianFactor(ManifoldProcess):
     """A Euclidean ``GaussianProcess`` on samples ``(n, *shape)``; the network predicts
@@ -48,7 +46,7 @@ class GaussianFactor(ManifoldProcess):
         g2 = 2 * s * ds - 2 * f * s**2
         return f * x + g2 * eps / s, math.sqrt(g2)
 
-    def prior_sample(self, n, *, generator=None, dtype=f64, device=None):
+    def prior_sample(self, n, *, generator=None, dtype=torch.float64, device=None):
         """``(n, *shape)``; pass ``x_init`` to sample point clouds of other sizes."""
         return self.proc.prior_std() * self._noise((n,) + self.shape, generator, dtype, device)
 

@@ -9,8 +9,6 @@ from ..manifolds import Manifold
 from ..parameterization import per_sample
 from .manifold import ManifoldProcess
 
-f64 = torch.float64
-
 
 class GeodesicFlow(ManifoldProcess):
     """Geodesic flow matching from a prior to the data; the network predicts the velocity.
@@ -49,7 +47,7 @@ class GeodesicFlow(ManifoldProcess):
     def velocity(self, x, t, out):
         return out
 
-    def prior_sample(self, n, *, generator=None, dtype=f64, device=None):
+    def prior_sample(self, n, *, generator=None, dtype=torch.float64, device=None):
         if self.prior in ("uniform", "normal"):
             return self.manifold.random(n, generator=generator, dtype=dtype, device=device)
         return self.prior.sample(n, generator=generator).to(dtype)
@@ -58,8 +56,8 @@ class GeodesicFlow(ManifoldProcess):
         m = self.manifold
         if self.prior == "uniform":
             batch = x.shape[: x.dim() - len(m.point_shape)]
-            return torch.full(batch, -math.log(m.volume()), dtype=f64, device=x.device)
+            return torch.full(batch, -math.log(m.volume()), dtype=torch.float64, device=x.device)
         if self.prior == "normal":
-            return -0.5 * (x.to(f64) ** 2).sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
+            return -0.5 * (x.to(torch.float64) ** 2).sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
         return self.prior.log_prob(x)
 

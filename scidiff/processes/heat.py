@@ -8,8 +8,6 @@ import torch
 from ..manifolds import IGSO3, SO3, Manifold, Torus, WrappedNormal
 from .manifold import ManifoldProcess
 
-f64 = torch.float64
-
 
 # --- schedules -------------------------------------------------------------------------------------
 def geometric(sigma_min: float, sigma_max: float):
@@ -45,12 +43,12 @@ class HeatDiffusion(ManifoldProcess):
 
     def sigma(self, t) -> torch.Tensor:
         """Heat-kernel scale from the data at t (radians, float64, shape of t); sigma(0) = 0."""
-        s = self._s(torch.as_tensor(t, dtype=f64))
+        s = self._s(torch.as_tensor(t, dtype=torch.float64))
         return (s**2 - self.sigma_min**2).clamp_min(0).sqrt()
 
     def g2(self, t: float) -> float:
         """d sigma^2 / dt."""
-        t = torch.as_tensor(t, dtype=f64)
+        t = torch.as_tensor(t, dtype=torch.float64)
         return float(2 * self._s(t) * self._ds(t))
 
     def kernel(self, x0, sigma):
@@ -59,18 +57,18 @@ class HeatDiffusion(ManifoldProcess):
         return IGSO3(sigma, mean=x0)
 
     def sample_xt(self, x0, t, *, generator=None):
-        sig = self.sigma(t.to(f64).cpu()).to(x0.device)
-        k = self.kernel(x0.to(f64), sig)
+        sig = self.sigma(t.to(torch.float64).cpu()).to(x0.device)
+        k = self.kernel(x0.to(torch.float64), sig)
         if isinstance(self.manifold, Torus):
-            noise = torch.randn(x0.shape, generator=generator, dtype=f64,
+            noise = torch.randn(x0.shape, generator=generator, dtype=torch.float64,
                                 device=generator.device if generator is not None else x0.device)
-            xt = self.manifold.exp(x0.to(f64), sig[:, None] * noise.to(x0.device))
+            xt = self.manifold.exp(x0.to(torch.float64), sig[:, None] * noise.to(x0.device))
         else:
-            xt = x0.to(f64) @ IGSO3(sig).sample(x0.shape[0], generator=generator)
+            xt = x0.to(torch.float64) @ IGSO3(sig).sample(x0.shape[0], generator=generator)
         return xt.to(x0.dtype), k.score(xt).to(x0.dtype)
 
     def loss_weight(self, t):
-        return self.sigma(t.to(f64).cpu()).to(t.device, t.dtype) ** 2
+        return self.sigma(t.to(torch.float64).cpu()).to(t.device, t.dtype) ** 2
 
     def velocity(self, x, t, out):
         return -0.5 * self.g2(t) * out
@@ -78,9 +76,9 @@ class HeatDiffusion(ManifoldProcess):
     def reverse_sde(self, x, t, out):
         return -self.g2(t) * out, math.sqrt(self.g2(t))
 
-    def prior_sample(self, n, *, generator=None, dtype=f64, device=None):
+    def prior_sample(self, n, *, generator=None, dtype=torch.float64, device=None):
         return self.manifold.random(n, generator=generator, dtype=dtype, device=device)
 
     def prior_log_prob(self, x):
         batch = x.shape[: x.dim() - len(self.manifold.point_shape)]
-        return torch.full(batch, -math.log(self.manifold.volume()), dtype=f64, device=x.device)
+        return torch.full(batch, -math.log(self.manifold.volume()), dtype=torch.float64, device=x.device)

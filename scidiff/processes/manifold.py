@@ -22,8 +22,6 @@ import torch
 
 from ..manifolds import Manifold, Product
 
-f64 = torch.float64
-
 
 class ManifoldProcess:
     manifold: Manifold
@@ -44,7 +42,7 @@ class ManifoldProcess:
         """``(drift, g)``: reverse-time SDE dx = drift dt + g dW (dt < 0), drift a tangent."""
         raise ValueError(f"{type(self).__name__} has no SDE; sample it with 'euler' or 'heun'")
 
-    def prior_sample(self, n: int, *, generator=None, dtype=f64, device=None):
+    def prior_sample(self, n: int, *, generator=None, dtype=torch.float64, device=None):
         raise NotImplementedError
 
     def prior_log_prob(self, x) -> torch.Tensor:
@@ -77,7 +75,7 @@ class ProductProcess(ManifoldProcess):
         parts = [p.reverse_sde(a, t, o) for p, a, o in zip(self.processes, x, out)]
         return tuple(d for d, _ in parts), tuple(g for _, g in parts)
 
-    def prior_sample(self, n, *, generator=None, dtype=f64, device=None):
+    def prior_sample(self, n, *, generator=None, dtype=torch.float64, device=None):
         return tuple(p.prior_sample(n, generator=generator, dtype=dtype, device=device) for p in self.processes)
 
     def prior_log_prob(self, x):

@@ -8,8 +8,6 @@ import torch
 from ..parameterization import check_prediction, to_x0_eps
 from ..processes.base import GaussianProcess
 
-f64 = torch.float64
-
 
 class Denoiser:
     """Wrap ``model(x_t, t) -> prediction`` (t of shape ``(n,)``) into ``x0 = D(x, t)``.
@@ -28,7 +26,7 @@ class Denoiser:
         """``(alpha, sigma, dalpha, dsigma)`` at time ``t`` as Python floats (memoised per time)."""
         t = float(t)
         if t not in self._coefs:
-            self._coefs[t] = tuple(float(c) for c in self.proc.coefficients(torch.tensor(t, dtype=f64)))
+            self._coefs[t] = tuple(float(c) for c in self.proc.coefficients(torch.tensor(t, dtype=torch.float64)))
         return self._coefs[t]
 
     def __call__(self, x: torch.Tensor, t: float) -> torch.Tensor:
@@ -40,8 +38,8 @@ class Denoiser:
         if not all_finite(out):
             raise FloatingPointError(f"the model returned NaN or Inf at t = {float(t):.6g}")
         a, s, da, ds = self.coefs(t)
-        out = out.to(f64)
-        x0 = out if self.prediction == "x0" else to_x0_eps(out, self.prediction, x.to(f64), a, s, da, ds)[0]
+        out = out.to(torch.float64)
+        x0 = out if self.prediction == "x0" else to_x0_eps(out, self.prediction, x.to(torch.float64), a, s, da, ds)[0]
         if self.prediction != "x0" and not all_finite(x0):
             raise FloatingPointError(f"the model's {self.prediction!r} prediction does not determine x0 at "
                                      f"t = {float(t):.6g} (alpha = {a:.3g}, sigma = {s:.3g}); predict 'x0', 'v' "

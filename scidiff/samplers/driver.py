@@ -22,7 +22,6 @@ from .ode import euler_step, heun_step
 from .options import check_options
 from .sde import euler_maruyama_step, pc_step
 
-f64 = torch.float64
 
 METHODS = {
     "ddpm": ddpm_step,
@@ -85,18 +84,18 @@ def sample(model, proc: GaussianProcess | ManifoldProcess, shape=None, *, steps:
         if shape is not None and tuple(shape) != tuple(x_init.shape):
             raise ValueError(f"shape {tuple(shape)} does not match x_init {tuple(x_init.shape)}")
         dtype = dtype or x_init.dtype
-        x = x_init.to(f64)
+        x = x_init.to(torch.float64)
     else:
         if shape is None:
             raise ValueError("give the sample shape (n, ...) or an initial x_init")
         dtype = dtype or torch.get_default_dtype()
         dev = device if device is not None else (generator.device if generator is not None else None)
-        x = proc.prior_sample(tuple(shape), generator=generator, dtype=f64, device=dev)
+        x = proc.prior_sample(tuple(shape), generator=generator, dtype=torch.float64, device=dev)
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"samples need a leading batch dimension, got shape {tuple(x.shape)}")
 
     def noise():
-        return torch.randn(x.shape, generator=generator, dtype=f64, device=x.device)
+        return torch.randn(x.shape, generator=generator, dtype=torch.float64, device=x.device)
 
     transform = denoised_transform
     if inpaint is not None:

@@ -14,8 +14,6 @@ import torch
 from ..processes.manifold import ManifoldProcess
 from .options import check_options
 
-f64 = torch.float64
-
 
 def tmap(f, *trees):
     """Apply ``f`` leaf-wise over tensors or tuples of tensors (product manifolds)."""
@@ -73,8 +71,8 @@ GEODESIC_METHODS = {"euler": geodesic_euler_step, "heun": geodesic_heun_step,
 def manifold_grid(proc: ManifoldProcess, steps: int) -> torch.Tensor:
     """``steps`` evaluation times uniform on [t_min, t_max] (t_min > 0) or [1/steps, t_max], then 0."""
     if proc.t_min > 0:
-        return torch.cat([torch.linspace(proc.t_max, proc.t_min, steps, dtype=f64), torch.zeros(1, dtype=f64)])
-    return torch.linspace(proc.t_max, 0.0, steps + 1, dtype=f64)
+        return torch.cat([torch.linspace(proc.t_max, proc.t_min, steps, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)])
+    return torch.linspace(proc.t_max, 0.0, steps + 1, dtype=torch.float64)
 
 
 def sample_manifold(model, proc: ManifoldProcess, n: int | None = None, *, steps: int = 100, method: str = "euler",
@@ -93,7 +91,7 @@ def sample_manifold(model, proc: ManifoldProcess, n: int | None = None, *, steps
         raise ValueError(f"{type(proc).__name__} has no SDE; sample it with 'euler' or 'heun'")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    times = manifold_grid(proc, steps) if grid is None else torch.as_tensor(grid, dtype=f64)
+    times = manifold_grid(proc, steps) if grid is None else torch.as_tensor(grid, dtype=torch.float64)
     if x_init is None:
         if n is None:
             raise ValueError("give the number of samples n or an initial x_init")

@@ -20,7 +20,6 @@ from ..processes.base import GaussianProcess
 
 GRIDS = ("uniform", "karras", "logsnr")
 SIGMA_CAP = 80.0
-f64 = torch.float64
 
 
 def time_grid(proc: GaussianProcess, steps: int, kind: str | None = None, *, t_min: float | None = None,
@@ -48,25 +47,25 @@ _CACHE: dict[tuple, torch.Tensor] = {}
 
 def _grid(proc: GaussianProcess, steps: int, kind: str, lo: float, hi: float, rho: float) -> torch.Tensor:
     if steps == 1:
-        t = torch.tensor([hi], dtype=f64)
+        t = torch.tensor([hi], dtype=torch.float64)
     elif kind == "uniform":
-        t = torch.linspace(hi, lo, steps, dtype=f64)
+        t = torch.linspace(hi, lo, steps, dtype=torch.float64)
     else:
         s_hi, s_lo = _sigma_tilde(proc, hi), _sigma_tilde(proc, lo)
         s_top = min(s_hi, SIGMA_CAP) if math.isinf(s_hi) else s_hi
-        u = torch.linspace(0, 1, steps, dtype=f64)
+        u = torch.linspace(0, 1, steps, dtype=torch.float64)
         if kind == "karras":
             sig = (s_top ** (1 / rho) + u * (s_lo ** (1 / rho) - s_top ** (1 / rho))) ** rho
         else:
             sig = torch.exp(math.log(s_top) + u * (math.log(s_lo) - math.log(s_top)))
         t = proc.t_of_log_snr(-2 * torch.log(sig))
         t[0], t[-1] = hi, lo
-    return torch.cat([t, torch.zeros(1, dtype=f64)])
+    return torch.cat([t, torch.zeros(1, dtype=torch.float64)])
 
 
 def check_grid(times: torch.Tensor) -> torch.Tensor:
     """Validate a user grid: 1-D, strictly decreasing, inside [0, 1], ending at 0."""
-    times = torch.as_tensor(times, dtype=f64).flatten()
+    times = torch.as_tensor(times, dtype=torch.float64).flatten()
     if times.numel() < 2:
         raise ValueError("a time grid needs at least two times (t_max ... 0)")
     if bool((times < 0).any() or (times > 1).any()):

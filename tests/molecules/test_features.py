@@ -8,7 +8,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem, rdMolTransforms
 from torch_geometric.data import Batch
 
-from scidiff.molecules.featurize import ATOM_DIM, EDGE_DIM, ELEMENTS, featurize, radius_edges, rotatable_bonds
+from scidiff.molecules.featurize import ATOM_DIM, EDGE_DIM, ELEMENTS, featurize, rotatable_bonds
 from scidiff.molecules.inputs import read_molecules
 
 DRUGS = ["CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O",
@@ -78,17 +78,6 @@ def test_atom_features_are_one_hot_blocks_and_see_chirality():
     mirror = featurize(with_h("C[C@@H](N)C(=O)O"))
     assert not torch.equal(data.x, mirror.x)                                    # only the chirality tag differs
     assert torch.equal(data.z, torch.tensor([a.GetAtomicNum() for a in mol.GetAtoms()]))
-
-
-def test_radius_edges_match_brute_force_and_stay_inside_each_molecule():
-    g = torch.Generator().manual_seed(0)
-    pos = torch.randn(30, 3, generator=g) * 2
-    batch = torch.tensor([0] * 12 + [1] * 18)
-    got = {tuple(e) for e in radius_edges(pos, 2.5, batch).T.tolist()}
-    d = np.linalg.norm(pos.numpy()[:, None] - pos.numpy()[None], axis=-1)
-    b = batch.numpy()
-    expected = {(i, j) for i in range(30) for j in range(30) if i != j and d[i, j] < 2.5 and b[i] == b[j]}
-    assert got == expected and got
 
 
 def test_batches_offset_torsion_and_side_indices():

@@ -8,7 +8,8 @@ import torch
 
 from scidiff.manifolds import SO3
 from scidiff.proteins.backbone import read_backbone, structure_files
-from scidiff.proteins.frames import (C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames, dihedral,
+from scidiff.geometry import dihedral
+from scidiff.proteins.frames import (C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames,
                                      frames_from_backbone, frames_from_coords, invert_apply_frames, psi_angles,
                                      rmsd_per_atom)
 from conftest import SHARED_DATA
