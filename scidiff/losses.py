@@ -117,9 +117,10 @@ def manifold_loss(model, proc, x0, *, t: torch.Tensor | None = None, generator: 
     if t is None:
         lo, hi = max(proc.t_min, 1e-5), proc.t_max
         t = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=first.dtype, device=first.device)
-    xt, target = proc.sample_xt(x0, t, generator=generator)
-    pred = model(xt, t)
-    err = proc.manifold.inner(xt, _sub(pred, target), _sub(pred, target))
+    path = proc.sample_path(x0, t, generator=generator)
+    pred = model(path.x, t)
+    diff = _sub(pred, path.target)
+    err = proc.manifold.inner(path.x, diff, diff)
     err = err.flatten(1).sum(1) if err.dim() > 1 else err
     loss = proc.loss_weight(t).to(err.dtype) * err
     return loss.mean() if reduction == "mean" else loss

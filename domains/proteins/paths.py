@@ -50,7 +50,7 @@ class FramePath:
 
     def noisy_rotations(self, r0: torch.Tensor, t: torch.Tensor, generator=None) -> torch.Tensor:
         """``R_t (N, 3, 3)`` from ``R_0 (N, 3, 3)`` at times ``t (N,)``."""
-        return self.rot.sample_xt(r0, t.to(r0.dtype), generator=generator)[0]
+        return self.rot.sample_path(r0, t.to(r0.dtype), generator=generator).x
 
     def process(self, length: int) -> ProductProcess:
         """The SE(3)^L product the sampler integrates (translations in nm, given as x^_0)."""
@@ -99,7 +99,7 @@ class DiffusionPath(FramePath):
         self.rot = self.sample_rot = HeatDiffusion(SO3(), "logarithmic", rot_sigma_min, rot_sigma_max)
 
     def noisy_rotations(self, r0, t, generator=None):
-        """``R_0`` times an IGSO(3) draw at scale sigma(t) (``HeatDiffusion.sample_xt`` would also
+        """``R_0`` times an IGSO(3) draw at scale sigma(t) (``HeatDiffusion.sample_path`` would also
         compute the score, which the clean-frame loss does not use)."""
         sigma = self.rot.sigma(t.detach().to(torch.float64).cpu())
         return (r0.to(torch.float64) @ IGSO3(sigma).sample(len(r0), generator=generator).to(r0.device)).to(r0.dtype)

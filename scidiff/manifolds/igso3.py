@@ -61,14 +61,16 @@ class IGSO3:
 
     ``sigma`` is a float or a tensor broadcasting against the batch of rotations. ``log_prob`` is
     with respect to the Riemannian volume (Haar density minus log 8 pi^2); ``score`` is the
-    gradient of the log-density as a body-frame rotation vector.
+    gradient of the log-density as a body-frame rotation vector. Everything lives on the device
+    of ``mean`` (else of ``sigma``); random draws are made on the generator's device.
     """
 
     def __init__(self, sigma, mean: torch.Tensor | None = None):
-        self.sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        device = mean.device if mean is not None else (sigma.device if torch.is_tensor(sigma) else None)
+        self.sigma = torch.as_tensor(sigma, dtype=torch.float64, device=device)
         if bool((self.sigma <= 0).any()):
             raise ValueError("sigma must be positive")
-        self.mean = torch.eye(3, dtype=torch.float64) if mean is None else mean.to(torch.float64)
+        self.mean = torch.eye(3, dtype=torch.float64, device=device) if mean is None else mean.to(torch.float64)
 
     def _relative(self, r):
         return matrix_to_rotvec(self.mean.transpose(-1, -2) @ r.to(torch.float64))
@@ -94,7 +96,7 @@ class IGSO3:
         """Grid ``omega (S, G)`` and normalised CDF ``(S, G)`` for each sigma in ``self.sigma.flatten()``."""
         s = self.sigma.flatten()[:, None]
         top = torch.clamp(14 * s, max=math.pi)
-        omega = torch.linspace(0, 1, points, dtype=torch.float64) * top
+        omega = torch.linspace(0, 1, points, dtype=torch.float64, device=s.device) * top
         dens = torch.exp(log_density_haar(omega, s)) * (1 - torch.cos(omega)) / math.pi
         steps = omega.diff(dim=-1)
         cdf = torch.cat([torch.zeros_like(s), torch.cumsum(0.5 * (dens[:, 1:] + dens[:, :-1]) * steps, -1)], -1)
@@ -108,7 +110,7 @@ class IGSO3:
             raise ValueError(f"sigma has {sigma.numel()} entries; cannot draw {n} angles")
         distinct, which = torch.unique(sigma, return_inverse=True)
         omega, cdf = IGSO3(distinct).angle_cdf_table()
-        u = torch.rand(n, generator=generator, dtype=torch.float64)
+        u = _draw(torch.rand, n, generator, sigma.device)
         if len(distinct) == 1:                      # one table: a view, no n-row copy
             omega, cdf = omega.expand(n, -1), cdf.expand(n, -1)
         else:
@@ -122,6 +124,13 @@ class IGSO3:
     def sample(self, n: int, *, generator=None) -> torch.Tensor:
         """``n`` rotations ``(n, 3, 3)``: uniform axis, angle from the IGSO(3) angle law."""
         omega = self.sample_angle(n, generator=generator)
-        axis = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+        axis = _draw(torch.randn, (n, 3), generator, omega.device)
         axis = axis / axis.norm(dim=-1, keepdim=True)
         return self.mean @ rotvec_to_matrix(axis * omega[:, None])
+
+
+def _draw(fn, shape, generator, device) -> torch.Tensor:
+    """``fn(shape)`` float64 drawn on the generator's device (so a seed gives the same numbers
+    wherever the result goes), then moved to ``device``."""
+    where = generator.device if generator is not None else device
+    return fn(shape, generator=generator, dtype=torch.float64, device=where).to(device)

@@ -31,8 +31,9 @@ class WrappedNormal:
 
     def sample(self, n: int, *, generator=None) -> torch.Tensor:
         """``(n, d)`` angles in [-pi, pi)."""
-        z = torch.randn((n,) + tuple(self.mean.shape[-1:]), generator=generator, dtype=torch.float64)
-        return wrap(self.mean + self.sigma * z)
+        where = generator.device if generator is not None else self.mean.device
+        z = torch.randn((n,) + tuple(self.mean.shape[-1:]), generator=generator, dtype=torch.float64, device=where)
+        return wrap(self.mean + self.sigma.to(self.mean.device) * z.to(self.mean.device))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log-density on the torus (Lebesgue measure on [-pi, pi)^d), summed over the last dim."""

@@ -8,7 +8,7 @@ import torch
 from ..manifolds import Euclidean
 from ..parameterization import check_prediction, from_x0_eps, to_x0_eps
 from .base import GaussianProcess
-from .manifold import ManifoldProcess
+from .manifold import ManifoldProcess, PathSample
 
 
 class GaussianFactor(ManifoldProcess):
@@ -26,11 +26,13 @@ class GaussianFactor(ManifoldProcess):
         z = torch.randn(shape, generator=generator, dtype=dtype, device=device)
         return z - z.mean(-2, keepdim=True) if self.center else z
 
-    def sample_xt(self, x0, t, *, generator=None):
-        eps = self._noise(x0.shape, generator, x0.dtype, x0.device)
+    def sample_path(self, x0, t, *, generator=None, noise=None) -> PathSample:
+        """x_t = alpha x0 + sigma eps, eps a (centred) standard normal draw unless ``noise`` gives
+        it (a domain with padding centres its own); the target is ``prediction`` of (x0, eps)."""
+        eps = self._noise(x0.shape, generator, x0.dtype, x0.device) if noise is None else noise
         a, s, da, ds = (c.to(x0.device, x0.dtype) for c in self.proc.coefficients(t))
         xt = self.proc.marginal(x0, t, eps)
-        return xt, from_x0_eps(x0, eps, self.prediction, xt, a, s, da, ds)
+        return PathSample(xt, from_x0_eps(x0, eps, self.prediction, xt, a, s, da, ds), xt - x0, t)
 
     def _x0_eps(self, x, t, out):
         a, s, da, ds = (float(c) for c in self.proc.coefficients(t))

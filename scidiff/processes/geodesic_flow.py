@@ -7,7 +7,7 @@ import torch
 
 from ..manifolds import Manifold
 from ..parameterization import per_sample
-from .manifold import ManifoldProcess
+from .manifold import ManifoldProcess, PathSample
 
 
 class GeodesicFlow(ManifoldProcess):
@@ -37,12 +37,14 @@ class GeodesicFlow(ManifoldProcess):
         e = torch.exp(-c * (1 - t)) if torch.is_tensor(t) else math.exp(-c * (1 - t))
         return -c * e / (1 - math.exp(-c))
 
-    def sample_xt(self, x0, t, *, generator=None):
+    def sample_path(self, x0, t, *, generator=None) -> PathSample:
+        """x_t on the geodesic from a prior draw x1 to x0 at data fraction d(t); the target is the
+        velocity d'(t) log(x1, x0), the tangent at x0 (d(t) - 1) log(x1, x0)."""
         m = self.manifold
         x1 = self.prior_sample(x0.shape[0], generator=generator, dtype=x0.dtype, device=x0.device)
         v = m.log(x1, x0)
-        xt = m.exp(x1, per_sample(self.data_fraction(t), v) * v)
-        return xt, per_sample(self.data_fraction_rate(t), v) * v
+        d = per_sample(self.data_fraction(t), v)
+        return PathSample(m.exp(x1, d * v), per_sample(self.data_fraction_rate(t), v) * v, (d - 1) * v, t)
 
     def velocity(self, x, t, out):
         return out

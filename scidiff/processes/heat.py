@@ -6,7 +6,8 @@ import math
 import torch
 
 from ..manifolds import IGSO3, SO3, Manifold, Torus, WrappedNormal
-from .manifold import ManifoldProcess
+from ..manifolds.so3 import matrix_to_rotvec
+from .manifold import ManifoldProcess, PathSample
 
 
 # --- schedules -------------------------------------------------------------------------------------
@@ -56,19 +57,23 @@ class HeatDiffusion(ManifoldProcess):
             return WrappedNormal(x0, sigma[:, None])
         return IGSO3(sigma, mean=x0)
 
-    def sample_xt(self, x0, t, *, generator=None):
-        sig = self.sigma(t.to(torch.float64).cpu()).to(x0.device)
-        k = self.kernel(x0.to(torch.float64), sig)
+    def sample_path(self, x0, t, *, generator=None) -> PathSample:
+        """x_t a heat-kernel draw around x0 at scale sigma(t); the target is its score."""
+        sig = self.sigma(t).to(x0.device)
+        start = x0.to(torch.float64)
         if isinstance(self.manifold, Torus):
             noise = torch.randn(x0.shape, generator=generator, dtype=torch.float64,
                                 device=generator.device if generator is not None else x0.device)
-            xt = self.manifold.exp(x0.to(torch.float64), sig[:, None] * noise.to(x0.device))
+            tangent = sig[:, None] * noise.to(x0.device)
+            xt = self.manifold.exp(start, tangent)
         else:
-            xt = x0.to(torch.float64) @ IGSO3(sig).sample(x0.shape[0], generator=generator)
-        return xt.to(x0.dtype), k.score(xt).to(x0.dtype)
+            step = IGSO3(sig).sample(x0.shape[0], generator=generator).to(x0.device)
+            xt, tangent = start @ step, matrix_to_rotvec(step)
+        score = self.kernel(start, sig).score(xt)
+        return PathSample(xt.to(x0.dtype), score.to(x0.dtype), tangent.to(x0.dtype), t)
 
     def loss_weight(self, t):
-        return self.sigma(t.to(torch.float64).cpu()).to(t.device, t.dtype) ** 2
+        return self.sigma(t).to(t.dtype) ** 2
 
     def velocity(self, x, t, out):
         return -0.5 * self.g2(t) * out

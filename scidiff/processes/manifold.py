@@ -1,9 +1,11 @@
 """Processes on manifolds and their products (the interface here; ``heat.py``,
 ``geodesic_flow.py`` and ``gaussian_factor.py`` implement it); every one speaks in tangent vectors.
 
-A ``ManifoldProcess`` says how to draw ``x_t`` from data, what the network should regress
-(``target``), the probability-flow velocity its output implies (``velocity``), and, where one
-exists, the reverse SDE (``reverse_sde``). Time: t = 0 data, t = 1 prior.
+A ``ManifoldProcess`` says how to draw ``x_t`` from data (``sample_path``, a :class:`PathSample`
+holding the point, what the network should regress there, the tangent that carried the data
+point to it, and the time), the probability-flow velocity a network output implies
+(``velocity``), and, where one exists, the reverse SDE (``reverse_sde``). Time: t = 0 data,
+t = 1 prior.
 
 - ``HeatDiffusion``: Brownian motion on the manifold (variance-exploding), x_t ~ heat kernel
   around x0 with sigma(t); the network predicts the score. sigma(t)^2 = s(t)^2 - s(0)^2 for
@@ -18,9 +20,25 @@ exists, the reverse SDE (``reverse_sde``). Time: t = 0 data, t = 1 prior.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..manifolds import Manifold, Product
+
+
+@dataclass
+class PathSample:
+    """One draw from a process's path at per-sample times ``t (n,)``: the point ``x`` (x_t), the
+    ``target`` the network regresses there (score or velocity, a tangent at x_t), and the
+    ``tangent`` at the data point x0 whose exponential is x_t (what moved the data: a domain that
+    acts on the data through it, such as turning a molecule's torsions, needs nothing else).
+    Tuples of each for products."""
+
+    x: torch.Tensor | tuple
+    target: torch.Tensor | tuple
+    tangent: torch.Tensor | tuple
+    t: torch.Tensor
 
 
 class ManifoldProcess:
@@ -30,8 +48,9 @@ class ManifoldProcess:
     prediction: str = "velocity"
     has_sde: bool = False
 
-    def sample_xt(self, x0, t: torch.Tensor, *, generator=None):
-        """``(x_t, target)`` for data ``x0`` at per-sample times ``t (n,)``."""
+    def sample_path(self, x0, t: torch.Tensor, *, generator=None) -> PathSample:
+        """A :class:`PathSample` from data ``x0`` at per-sample times ``t (n,)`` (drawn on the
+        device of ``generator``, returned on that of ``x0``)."""
         raise NotImplementedError
 
     def velocity(self, x, t: float, out):
@@ -64,9 +83,10 @@ class ProductProcess(ManifoldProcess):
         self.has_sde = all(p.has_sde for p in self.processes)
         self.prediction = tuple(p.prediction for p in self.processes)
 
-    def sample_xt(self, x0, t, *, generator=None):
-        pairs = [p.sample_xt(a, t, generator=generator) for p, a in zip(self.processes, x0)]
-        return tuple(q[0] for q in pairs), tuple(q[1] for q in pairs)
+    def sample_path(self, x0, t, *, generator=None) -> PathSample:
+        parts = [p.sample_path(a, t, generator=generator) for p, a in zip(self.processes, x0)]
+        return PathSample(tuple(q.x for q in parts), tuple(q.target for q in parts),
+                          tuple(q.tangent for q in parts), t)
 
     def velocity(self, x, t, out):
         return tuple(p.velocity(a, t, o) for p, a, o in zip(self.processes, x, out))

@@ -107,9 +107,9 @@ def test_flow_targets_are_the_geodesic_velocity():
         x0 = m.random(6, generator=torch.Generator().manual_seed(5))
         t = torch.full((6,), 0.4, dtype=f64)
         h = 1e-6
-        xa, target = proc.sample_xt(x0, t, generator=torch.Generator().manual_seed(6))
-        xb, _ = proc.sample_xt(x0, t + h, generator=torch.Generator().manual_seed(6))
-        torch.testing.assert_close(m.log(xa, xb) / h, target, rtol=1e-4, atol=1e-4)
+        path = proc.sample_path(x0, t, generator=torch.Generator().manual_seed(6))
+        xb = proc.sample_path(x0, t + h, generator=torch.Generator().manual_seed(6)).x
+        torch.testing.assert_close(m.log(path.x, xb) / h, path.target, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("manifold", ["torus", "so3"])
@@ -118,9 +118,32 @@ def test_heat_targets_are_kernel_scores(manifold):
     proc = scidiff.HeatDiffusion(m)
     x0 = m.random(5, generator=torch.Generator().manual_seed(7))
     t = torch.full((5,), 0.5, dtype=f64)
-    xt, target = proc.sample_xt(x0, t, generator=torch.Generator().manual_seed(8))
+    path = proc.sample_path(x0, t, generator=torch.Generator().manual_seed(8))
     kernel = proc.kernel(x0, proc.sigma(t))
-    torch.testing.assert_close(target, kernel.score(xt))
+    torch.testing.assert_close(path.target, kernel.score(path.x))
+
+
+def test_path_tangents_carry_the_data_to_the_noisy_point():
+    """``exp(x0, tangent) = x_t`` for every process and manifold, products included; on the torus
+    the heat tangent is the unwrapped displacement (a torsion turned by it lands on x_t)."""
+    gen = lambda: torch.Generator().manual_seed(9)
+    cases = [(scidiff.HeatDiffusion(Torus(2)), Torus(2)), (scidiff.HeatDiffusion(SO3()), SO3()),
+             (scidiff.GeodesicFlow(SO3(), schedule="exp", rate=5.0), SO3()), (scidiff.GeodesicFlow(Torus(3)), Torus(3)),
+             (scidiff.GaussianFactor(scidiff.VP(), "eps", shape=(3,)), Euclidean(3))]
+    for proc, m in cases:
+        x0 = m.random(6, generator=gen())
+        t = torch.linspace(0.2, 0.9, 6, dtype=f64)
+        path = proc.sample_path(x0, t, generator=gen())
+        torch.testing.assert_close(m.exp(x0, path.tangent), path.x, atol=1e-9, rtol=0)
+        assert path.t is t
+    heat = scidiff.HeatDiffusion(Torus(1), sigma_max=3 * math.pi)           # displacements beyond pi stay unwrapped
+    path = heat.sample_path(torch.zeros(2000, 1, dtype=f64), torch.ones(2000, dtype=f64), generator=gen())
+    assert float(path.tangent.abs().max()) > math.pi
+    frames = scidiff.ProductProcess([scidiff.GaussianFactor(scidiff.RectifiedFlow(), "velocity"), scidiff.GeodesicFlow(SO3())])
+    x0 = SE3().random(4, generator=gen())
+    path = frames.sample_path(x0, torch.full((4,), 0.5, dtype=f64), generator=gen())
+    for a, b in zip(SE3().exp(x0, path.tangent), path.x):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=0)
 
 
 def test_riemannian_likelihood_matches_known_densities():
@@ -185,7 +208,7 @@ def test_centre_of_mass_free_noise():
     torch.testing.assert_close(z.mean(-2), torch.zeros(4, 3, dtype=f64), atol=1e-12, rtol=0)
     x0 = torch.randn(4, 7, 3, dtype=f64)
     x0 = x0 - x0.mean(-2, keepdim=True)
-    xt, target = f.sample_xt(x0, torch.full((4,), 0.5, dtype=f64), generator=torch.Generator().manual_seed(14))
+    xt = f.sample_path(x0, torch.full((4,), 0.5, dtype=f64), generator=torch.Generator().manual_seed(14)).x
     torch.testing.assert_close(xt.mean(-2), torch.zeros(4, 3, dtype=f64), atol=1e-12, rtol=0)
 
 
@@ -218,7 +241,7 @@ def test_manifold_loss_weights_and_products():
     t = torch.full((8,), 0.3, dtype=f64)
     zero = scidiff.manifold_loss(lambda x, tt: torch.zeros_like(x), proc, x0, t=t, reduction="none",
                                  generator=torch.Generator().manual_seed(18))
-    _, target = proc.sample_xt(x0, t, generator=torch.Generator().manual_seed(18))
+    target = proc.sample_path(x0, t, generator=torch.Generator().manual_seed(18)).target
     torch.testing.assert_close(zero, proc.sigma(t) ** 2 * (target**2).sum(-1))
     frames = scidiff.ProductProcess([scidiff.GaussianFactor(scidiff.RectifiedFlow(), "velocity"),
                                      scidiff.GeodesicFlow(SO3())])
