@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from .manifolds.product import tree_leaves, tree_map
 from .processes.base import GaussianProcess
 from .processes.manifold import ManifoldProcess
 from .samplers.denoiser import Denoiser
@@ -89,37 +90,34 @@ def _manifold_log_prob(model, proc: ManifoldProcess, x, steps: int, t_min: float
     sum_i d/d delta_i <v(exp(x, delta)), e_i> at delta = 0 (orthonormal, divergence-free frame:
     flat coordinates on tori and R^d, the body frame on SO(3)). Integrated data -> prior by RK4
     with every stage moved through the exponential map; ``x`` a tensor or a tuple (products)."""
-    from .samplers.geodesic import tmap
-
     m = proc.manifold
     times = torch.linspace(t_min, proc.t_max, steps + 1, dtype=torch.float64).tolist()
+    dev = tree_leaves(x)[0].device
 
     def field(y, t):
         with torch.enable_grad():
-            delta = tmap(lambda a: torch.zeros_like(a).requires_grad_(True), m.log(y, y))  # zero tangents at y
+            delta = tree_map(lambda a: torch.zeros_like(a).requires_grad_(True), m.log(y, y))  # zero tangents at y
             moved = m.exp(y, delta)
-            n = (y[0] if isinstance(y, tuple) else y).shape[0]
-            v = proc.velocity(moved, t, model(moved, torch.full((n,), t, dtype=torch.float64)))
-            div = torch.zeros(n, dtype=torch.float64)
-            for vf, df in zip(_leaves(v), _leaves(delta)):
+            n = tree_leaves(y)[0].shape[0]
+            v = proc.velocity(moved, t, model(moved, torch.full((n,), t, dtype=torch.float64, device=dev)))
+            div = torch.zeros(n, dtype=torch.float64, device=dev)
+            for vf, df in zip(tree_leaves(v), tree_leaves(delta)):
                 flat = vf.reshape(n, -1)
                 for j in range(flat.shape[1]):
                     (g,) = torch.autograd.grad(flat[:, j].sum(), df, retain_graph=True)
                     div = div + g.reshape(n, -1)[:, j]
-        return tmap(lambda a: a.detach(), v), div.detach()
+        return tree_map(lambda a: a.detach(), v), div.detach()
 
-    step = lambda y, h, k: m.exp(y, tmap(lambda a: h * a, k))
-    y, delta = x, torch.zeros((x[0] if isinstance(x, tuple) else x).shape[0], dtype=torch.float64)
+    step = lambda y, h, k: m.exp(y, tree_map(lambda a: h * a, k))
+    y, delta = x, torch.zeros(tree_leaves(x)[0].shape[0], dtype=torch.float64, device=dev)
     for t0, t1 in zip(times[:-1], times[1:]):
         h, tm = t1 - t0, 0.5 * (t0 + t1)
         k1, d1 = field(y, t0)
         k2, d2 = field(step(y, 0.5 * h, k1), tm)
         k3, d3 = field(step(y, 0.5 * h, k2), tm)
         k4, d4 = field(step(y, h, k3), t1)
-        y = step(y, h / 6, tmap(lambda a, b, c, d: a + 2 * b + 2 * c + d, k1, k2, k3, k4))
+        y = step(y, h / 6, tree_map(lambda a, b, c, d: a + 2 * b + 2 * c + d, k1, k2, k3, k4))
         delta = delta + h / 6 * (d1 + 2 * d2 + 2 * d3 + d4)
     return proc.prior_log_prob(y) + delta
 
 
-def _leaves(tree):
-    return list(tree) if isinstance(tree, tuple) else [tree]

@@ -13,6 +13,19 @@ from .euclidean import Euclidean
 from .so3 import SO3
 
 
+def tree_map(f, *trees):
+    """Apply ``f`` leaf-wise over tensors or (nested) tuples of tensors: points and tangents of
+    products."""
+    if isinstance(trees[0], tuple):
+        return tuple(tree_map(f, *leaves) for leaves in zip(*trees))
+    return f(*trees)
+
+
+def tree_leaves(tree) -> list:
+    """The tensors of a tensor or (nested) tuple, in order."""
+    return [leaf for part in tree for leaf in tree_leaves(part)] if isinstance(tree, tuple) else [tree]
+
+
 class Product(Manifold):
     def __init__(self, factors: list[Manifold]):
         self.factors = list(factors)
