@@ -6,7 +6,7 @@ For data ``x0 ~ sum_k w_k N(mu_k, Sigma_k)`` the noised marginal is again a mixt
     E[x0 | x_t] = sum_k r_k(x_t) [mu_k + alpha Sigma_k (alpha^2 Sigma_k + sigma^2 I)^-1 (x_t - alpha mu_k)]
 
 with responsibilities ``r_k``. Each Sigma_k is kept as its eigendecomposition so every quantity
-is a diagonal solve. All arithmetic is float64.
+is a diagonal solve. All arithmetic is float64, on the device of the points it is given.
 """
 from __future__ import annotations
 
@@ -46,11 +46,17 @@ class GaussianMixture:
 
     # --- the data distribution -------------------------------------------------------------------
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` exact draws, ``(n, d)`` float64."""
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
-        scaled = torch.einsum("nij,nj->ni", self.evecs[k], self.evals[k].sqrt() * z)
-        return self.means[k] + scaled
+        """``n`` exact draws, ``(n, d)`` float64, on the generator's device (default CPU)."""
+        dev = generator.device if generator is not None else torch.device("cpu")
+        means, evecs, evals, weights = self._on(dev)
+        k = torch.multinomial(weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64, device=dev)
+        scaled = torch.einsum("nij,nj->ni", evecs[k], evals[k].sqrt() * z)
+        return means[k] + scaled
+
+    def _on(self, device) -> tuple[torch.Tensor, ...]:
+        """``(means, evecs, evals, weights)`` on ``device``."""
+        return tuple(a.to(device) for a in (self.means, self.evecs, self.evals, self.weights))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log-density of the data, nats, ``(n,)``."""
@@ -61,23 +67,25 @@ class GaussianMixture:
         """Per-component log N(x; alpha mu, alpha^2 Sigma + sigma^2 I) ``(n, K)`` and
         x - alpha mu projected on the eigenbasis ``(n, K, d)`` with variances ``(n|1, K, d)``."""
         x = x.to(torch.float64)
+        means, evecs, evals, _ = self._on(x.device)
         a, s = _col(alpha, x), _col(sigma, x)                      # (n|1, 1, 1)
-        var = a**2 * self.evals + s**2                               # (n|1, K, d)
-        r = torch.einsum("kij,nki->nkj", self.evecs, x[:, None, :] - a * self.means)
+        var = a**2 * evals + s**2                                    # (n|1, K, d)
+        r = torch.einsum("kij,nki->nkj", evecs, x[:, None, :] - a * means)
         logn = -0.5 * ((r**2 / var).sum(-1) + var.log().sum(-1) + self.dim * math.log(2 * math.pi))
         return logn, r, var, a
 
     def marginal_log_prob(self, x, alpha, sigma) -> torch.Tensor:
         """log p_t(x) for the mixture noised to ``x = alpha x0 + sigma eps``; ``(n,)``."""
         logn, *_ = self._components(x, alpha, sigma)
-        return torch.logsumexp(logn + self.weights.log(), dim=1)
+        return torch.logsumexp(logn + self.weights.to(logn.device).log(), dim=1)
 
     def denoise(self, x, alpha, sigma) -> torch.Tensor:
         """E[x0 | x_t = x] in closed form, ``(n, d)`` float64; alpha, sigma scalars or ``(n,)``."""
         logn, r, var, a = self._components(x, alpha, sigma)
-        resp = torch.softmax(logn + self.weights.log(), dim=1)       # (n, K)
-        gain = a * self.evals / var                                  # alpha l / (alpha^2 l + sigma^2)
-        post = self.means + torch.einsum("kij,nkj->nki", self.evecs, gain * r)
+        means, evecs, evals, weights = self._on(logn.device)
+        resp = torch.softmax(logn + weights.log(), dim=1)            # (n, K)
+        gain = a * evals / var                                       # alpha l / (alpha^2 l + sigma^2)
+        post = means + torch.einsum("kij,nkj->nki", evecs, gain * r)
         return (resp[..., None] * post).sum(1)
 
     def score(self, x, alpha, sigma) -> torch.Tensor:
@@ -112,5 +120,5 @@ class GaussianMixture:
 
 def _col(c, x):
     """Coefficient as ``(n|1, 1, 1)`` float64 for the (n, K, d) component arrays."""
-    c = torch.as_tensor(c, dtype=torch.float64)
+    c = torch.as_tensor(c, dtype=torch.float64, device=x.device)
     return c.reshape(-1, 1, 1) if c.dim() else c.reshape(1, 1, 1)

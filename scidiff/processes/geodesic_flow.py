@@ -52,7 +52,8 @@ class GeodesicFlow(ManifoldProcess):
     def prior_sample(self, n, *, generator=None, dtype=torch.float64, device=None):
         if self.prior in ("uniform", "normal"):
             return self.manifold.random(n, generator=generator, dtype=dtype, device=device)
-        return self.prior.sample(n, generator=generator).to(dtype)
+        x = self.prior.sample(n, generator=generator).to(dtype)
+        return x if device is None else x.to(device)
 
     def prior_log_prob(self, x):
         m = self.manifold
