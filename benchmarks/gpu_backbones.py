@@ -77,7 +77,8 @@ def timed_samples(model, device, lengths, steps: int) -> tuple[dict, dict]:
 
 
 def device_run(args) -> None:
-    from scidiff.proteins.model import BackboneGenerator, run
+    from scidiff.proteins.model import BackboneGenerator
+    from scidiff.proteins.train import run
 
     out, work = args.out, Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

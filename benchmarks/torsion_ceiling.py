@@ -25,9 +25,9 @@ from scidiff.molecules import ETKDG
 from scidiff.molecules.conformer_cache import with_coordinates
 from scidiff.molecules.ensembles import read_ensembles
 from scidiff.molecules.featurize import torsions
-from scidiff.molecules.generator import rdkit_seed
+from scidiff.molecules.chem import rdkit_seed
 from scidiff.molecules.metrics import coverage_matching, rmsd_matrix
-from scidiff.molecules.torsions import dihedrals, local_structure, set_torsions
+from scidiff.molecules.torsions import dihedrals, set_torsions
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
 f64 = torch.float64
@@ -36,7 +36,8 @@ f64 = torch.float64
 def on_local_structures(ref: Chem.Mol, targets: list[torch.Tensor], seeds: list[int]) -> Chem.Mol:
     """``ref``'s molecule with one conformer per (target torsions, local-structure seed) pair."""
     ti, si = torsions(ref)
-    locals_ = {s: local_structure(ref, s) for s in set(seeds)}
+    locals_ = {s: torch.tensor(ETKDG().generate(ref, 1, seed=s).GetConformer().GetPositions(), dtype=f64)
+               for s in set(seeds)}
     stack = np.stack([set_torsions(locals_[s], ti, si, x).numpy() for x, s in zip(targets, seeds)])
     return with_coordinates(ref, stack)
 

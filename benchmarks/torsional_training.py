@@ -19,8 +19,9 @@ from e3nn import o3
 
 from scidiff.molecules.featurize import rotatable_bonds
 from scidiff.molecules.tensor_product import EdgeTensorProduct
-from scidiff.molecules.torsional import TorsionalDiffusion, TorsionNetConfig
-from scidiff.molecules.train_task import ConformerDataset, load_molecules
+from scidiff.molecules.torsion_net import TorsionNetConfig
+from scidiff.molecules.torsional import TorsionalDiffusion
+from scidiff.molecules.train import ConformerDataset, load_molecules
 
 
 def with_e3nn_products(model: TorsionalDiffusion) -> TorsionalDiffusion:

@@ -1,21 +1,41 @@
-"""scidiff.molecules — 3D conformer generation from SMILES (RDKit in, SDF out).
+"""scidiff.molecules — 3D conformers from SMILES (RDKit in, SDF out) by torsional diffusion.
 
-The input reader (``read_molecules``: SMILES, .smi/.csv/.sdf, Mol; bad records are named and
-skipped), graph featurisation (``featurize``), the ``ConformerGenerator`` interface
-(``generate``, ``generate_many``) with the ETKDGv3 baseline (``ETKDG``) and two learned
-generators: ``TorsionalConformers`` (torsional diffusion, an e3nn score network on the torsions
-of an ETKDG local structure; bundled weights trained on the CCD, ``ConformerGenerator.from_pretrained()``)
-and ``FlowConformers`` (E(3)-equivariant EGNN flow matching on all-atom coordinates). Both keep
-the input's stereochemistry (check, reflect or resample, then ETKDG). ``MMFFRelaxed`` minimises
-any generator's conformers with MMFF94. Also: the conformer metrics (symmetry-aware RMSD, GEOM
-COV/MAT, bioactive recovery), the CCD training set (``scidiff.molecules.data``) and the commands
-``scidiff conformers`` and ``scidiff conformers-eval``.
+``from_pretrained()`` gives the bundled generator: torsional diffusion (an e3nn score network on
+the torsions of an ETKDG local structure, trained on the CCD), guided by ETKDG's torsion terms
+and particle guidance; ``ETKDG`` is the RDKit baseline and ``MMFFRelaxed`` minimises any
+generator's conformers. Every generator keeps the input's stereochemistry.
+
+Layers, lowest first; a module imports only from its own layer or those below (``LAYERS``,
+checked by ``tests/test_layers.py``):
+
+1. chemistry I/O and RDKit helpers — ``chem`` (prepare, seeds), ``inputs`` (SMILES, .smi, .csv,
+   .sdf; bad records named), ``metrics`` (symmetry-aware RMSD, COV/MAT, stereo and clash checks),
+   ``ensembles`` (SDF ensembles for ``conformers-eval``), ``mmff``, ``conformer_cache``, ``data``
+   (the CCD training set);
+2. featurisation and networks — ``featurize``, ``torsions``, ``tensor_product``, ``torsion_net``;
+3. the torsional model — ``torsional`` (process, loss, sampler wiring), ``torsion_prior`` and
+   ``conformer_sets`` (its guidance terms);
+4. generators — ``generator`` (interface, ETKDG, MMFF-relaxed), ``learned`` (what learned
+   generators share), ``torsional_conformers``, ``pretrained`` (the package-level loader);
+5. the training recipe — ``train`` (``scidiff train`` with ``domain: molecules-torsional``);
+6. command line and demo — ``cli`` (``scidiff conformers``, ``conformers-eval``), ``demo``.
 """
-from .coords import CoordinateFlow, FlowConformers
-from .torsional import TorsionalConformers, TorsionalDiffusion
-from .featurize import featurize
-from .generator import ETKDG, ConformerGenerator, prepare
-from .inputs import MolRecord, read_molecules
-from .relax import MMFFRelaxed, mmff_relax
+LAYERS = (
+    ("chem", "inputs", "metrics", "ensembles", "mmff", "conformer_cache", "data"),
+    ("featurize", "torsions", "tensor_product", "torsion_net"),
+    ("torsional", "torsion_prior", "conformer_sets"),
+    ("generator", "learned", "torsional_conformers", "pretrained"),
+    ("train",),
+    ("cli", "demo"),
+)
 
-__all__ = ["CoordinateFlow", "FlowConformers", "TorsionalDiffusion", "TorsionalConformers", "featurize", "ETKDG", "ConformerGenerator", "prepare", "MolRecord", "read_molecules", "MMFFRelaxed", "mmff_relax"]
+from .featurize import featurize  # noqa: E402
+from .generator import ETKDG, ConformerGenerator, MMFFRelaxed  # noqa: E402
+from .inputs import MolRecord, read_molecules  # noqa: E402
+from .mmff import mmff_relax  # noqa: E402
+from .pretrained import from_pretrained  # noqa: E402
+from .torsional import TorsionalDiffusion  # noqa: E402
+from .torsional_conformers import TorsionalConformers  # noqa: E402
+
+__all__ = ["from_pretrained", "ConformerGenerator", "ETKDG", "MMFFRelaxed", "TorsionalConformers",
+           "TorsionalDiffusion", "featurize", "MolRecord", "read_molecules", "mmff_relax"]

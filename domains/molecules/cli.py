@@ -23,15 +23,11 @@ EXAMPLES = """examples:
 
 def generators() -> dict:
     """Method name -> factory taking the model (a folder, a bundled name or None: the default)."""
-    from .coords import FlowConformers
-    from .generator import ETKDG
-    from .relax import MMFFRelaxed
-    from .torsional import TorsionalConformers
+    from .generator import ETKDG, MMFFRelaxed
+    from .pretrained import from_pretrained
 
     return {"etkdg": lambda model: ETKDG(), "etkdg-mmff": lambda model: ETKDG(mmff=True),
-            "torsional": TorsionalConformers.from_pretrained, "flow": FlowConformers.from_pretrained,
-            "torsional-mmff": lambda model: MMFFRelaxed(TorsionalConformers.from_pretrained(model)),
-            "flow-mmff": lambda model: MMFFRelaxed(FlowConformers.from_pretrained(model))}
+            "torsional": from_pretrained, "torsional-mmff": lambda model: MMFFRelaxed(from_pretrained(model))}
 
 
 GUIDANCE = ("torsion_prior", "particle_guidance")      # the torsional generator's guidance weights
@@ -74,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-n must be at least 1, got {args.n}")
     if args.batch_molecules < 1:
         raise ValueError(f"--batch-molecules must be at least 1, got {args.batch_molecules}")
-    if args.model and not method.startswith(("torsional", "flow")):
-        raise ValueError(f"--model is for the learned methods (torsional, flow), not {method}")
+    if args.model and not method.startswith("torsional"):
+        raise ValueError(f"--model is for the learned method (torsional), not {method}")
     weights = tuple(getattr(args, key) for key in GUIDANCE)
     for key, w in zip(GUIDANCE, weights):
         flag = "--" + key.replace("_", "-")
@@ -83,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} is for the torsional methods, not {method}")
         if w is not None and w < 0:
             raise ValueError(f"{flag} must be >= 0, got {w}")
-    learned = method.startswith(("torsional", "flow"))
+    learned = method.startswith("torsional")
     props = {}
     if learned:                                  # a bad --model fails here, before any molecule
         gen = _generator(method, args.model, *weights)
@@ -163,9 +159,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="output .sdf")
     p.add_argument("--method", default="torsional",
                    help="generator: torsional (the bundled torsional diffusion on ETKDG local structures, "
-                        "the default), etkdg (RDKit ETKDGv3: 13-27x faster), flow (all-atom EGNN flow, "
-                        "needs --model), each also as NAME-mmff")
-    p.add_argument("--model", help="weights folder for torsional / flow (default: the bundled weights)")
+                        "the default) or etkdg (RDKit ETKDGv3: 13-27x faster), each also as NAME-mmff")
+    p.add_argument("--model", help="weights folder for torsional (default: the bundled weights)")
     p.add_argument("--torsion-prior", type=float, metavar="W",
                    help="torsional: weight of ETKDG's experimental torsion terms as guidance (default: the "
                         "model's, 0.25 for the bundled weights; 0: the network alone)")
@@ -178,7 +173,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--batch-molecules", type=int, default=1,
-                   help="torsional / flow: molecules sampled together in one batch (default 1). Meant for a GPU; "
+                   help="torsional: molecules sampled together in one batch (default 1). Meant for a GPU; "
                         "on CPU the cost grows with the atoms either way. With K > 1 a molecule's conformers "
                         "depend on the molecules it is batched with (reproducibly for the same input)")
     p.add_argument("--column", help="CSV column holding the SMILES (default: smiles/SMILES/...)")

@@ -17,10 +17,10 @@ DRUGS = {
 def run(out: Path, seed: int = 0, device: str = "cpu", n: int = 10) -> None:
     from rdkit import Chem
 
-    from .generator import ConformerGenerator
     from .metrics import stereo_preserved
+    from .pretrained import from_pretrained
 
-    gen = ConformerGenerator.from_pretrained(device=device)
+    gen = from_pretrained(device=device)
     path = Path(out) / "conformers.sdf"
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = Chem.SDWriter(str(path))

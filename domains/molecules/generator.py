@@ -1,4 +1,5 @@
-"""Conformer generators: the common interface and the ETKDG baseline.
+"""Conformer generators: the common interface, the ETKDG baseline and MMFF94 relaxation around
+any generator.
 
 A generator turns a molecule (an RDKit Mol or a SMILES string) into a Mol with explicit hydrogens
 holding ``n`` 3D conformers (coordinates in Å), reproducibly for a given ``seed``. Heavy atoms keep
@@ -13,51 +14,8 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom
 
-
-def _describe(mol: Chem.Mol) -> str:
-    name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
-    smiles = Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False))
-    return f"{name} ({smiles})" if name else smiles
-
-
-def prepare(mol_or_smiles: Chem.Mol | str) -> Chem.Mol:
-    """A new Mol with explicit hydrogens and no conformers, stereochemistry kept as given.
-
-    SMILES are parsed (``ValueError`` naming the string if RDKit rejects it); Mols are copied.
-    Unassigned stereocentres and stereo double bonds raise a ``UserWarning``: the generator will
-    then pick their configuration at random, conformer by conformer.
-    """
-    if isinstance(mol_or_smiles, str):
-        mol = Chem.MolFromSmiles(mol_or_smiles)
-        if mol is None:
-            raise ValueError(f"invalid SMILES: {mol_or_smiles!r}")
-    elif isinstance(mol_or_smiles, Chem.Mol):
-        mol = Chem.Mol(mol_or_smiles)
-    else:
-        raise TypeError(f"expected an RDKit Mol or a SMILES string, got {type(mol_or_smiles).__name__}")
-    mol.RemoveAllConformers()
-    centres = [i for i, label in Chem.FindMolChiralCenters(mol, includeUnassigned=True,
-                                                           useLegacyImplementation=False)
-               if label == "?"]
-    bonds = [info.centeredOn for info in Chem.FindPotentialStereo(mol)
-             if info.type == Chem.StereoType.Bond_Double
-             and info.specified == Chem.StereoSpecified.Unspecified]
-    if centres or bonds:
-        warnings.warn(f"{_describe(mol)}: unassigned stereocentres (atom indices) {centres} and "
-                      f"stereo double bonds (bond indices) {bonds}; their configuration will be random",
-                      UserWarning, stacklevel=2)
-    return Chem.AddHs(mol)
-
-
-def rdkit_seed(seed: int, stream: int = 0) -> int:
-    """An odd RDKit ``randomSeed`` in [1, 2**31) derived from ``(seed, stream)``.
-
-    RDKit seeds conformer i of ``EmbedMultipleConfs`` with ``randomSeed * (i + 1)``: seed 0 gives
-    n identical conformers, and seeds s and 2s share every other conformer. Hashing the user's
-    seed (numpy ``SeedSequence``) into a large odd number avoids both.
-    """
-    state = np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint32)[0]
-    return int(state & 0x7FFFFFFF) | 1
+from .chem import describe, prepare, rdkit_seed
+from .mmff import mmff_relax
 
 
 def per_molecule(n, count: int) -> list[int]:
@@ -91,18 +49,6 @@ class ConformerGenerator(abc.ABC):
             except (ValueError, RuntimeError) as e:
                 out.append(e)
         return out
-
-    @classmethod
-    def from_pretrained(cls, folder=None, device="cpu", **kwargs) -> "ConformerGenerator":
-        """The bundled learned generator (torsional diffusion trained on the CCD; see
-        ``benchmarks/RESULTS.md`` for how it compares with ETKDG), or the one in ``folder``.
-        Learned generator classes load their own weights; other generators have none."""
-        if cls is not ConformerGenerator:
-            raise ValueError(f"{cls.__name__} has no pretrained weights; "
-                             "ConformerGenerator.from_pretrained() gives the bundled learned generator")
-        from .torsional import TorsionalConformers
-
-        return TorsionalConformers.from_pretrained(folder, device=device, **kwargs)
 
 
 class ETKDG(ConformerGenerator):
@@ -153,9 +99,9 @@ class ETKDG(ConformerGenerator):
             rdDistGeom.EmbedMultipleConfs(mol, missing, self._params(seed, random_coords=True))
         got = mol.GetNumConformers()
         if got == 0:
-            raise ValueError(f"ETKDG could not embed any conformer of {_describe(mol)}")
+            raise ValueError(f"ETKDG could not embed any conformer of {describe(mol)}")
         if got < n:
-            warnings.warn(f"ETKDG embedded {got} of {n} conformers of {_describe(mol)}",
+            warnings.warn(f"ETKDG embedded {got} of {n} conformers of {describe(mol)}",
                           UserWarning, stacklevel=2)
         for new_id, conf in enumerate(mol.GetConformers()):
             conf.SetId(new_id)
@@ -164,6 +110,33 @@ class ETKDG(ConformerGenerator):
         return mol
 
     def _relax(self, mol: Chem.Mol) -> None:
-        from .relax import mmff_relax
-
         mmff_relax(mol, self.max_iters, self.num_threads, reference=Chem.Mol(mol))
+
+
+class MMFFRelaxed(ConformerGenerator):
+    """``base``'s conformers, each minimised with MMFF94 (``mmff_relax``, stereo kept)."""
+
+    def __init__(self, base: ConformerGenerator, max_iters: int = 200, num_threads: int = 1):
+        self.base, self.max_iters, self.num_threads = base, max_iters, num_threads
+        self.name = f"{base.name}+mmff"
+
+    def generate(self, mol_or_smiles: Chem.Mol | str, n: int, seed: int = 0) -> Chem.Mol:
+        """``base.generate`` then ``mmff_relax`` against the input's stereo labels."""
+        mol = self.base.generate(mol_or_smiles, n, seed=seed)
+        mmff_relax(mol, self.max_iters, self.num_threads, reference=Chem.Mol(mol))     # the input's stereo labels
+        return mol
+
+    def generate_many(self, mols: list, n: int, seed: int = 0) -> list:
+        """``base.generate_many`` (batched where the base batches) then ``mmff_relax`` on each."""
+        out = self.base.generate_many(mols, n, seed=seed)
+        for mol in out:
+            if not isinstance(mol, Exception):
+                mmff_relax(mol, self.max_iters, self.num_threads, reference=Chem.Mol(mol))
+        return out
+
+    @property
+    def last_stats(self) -> dict:
+        return getattr(self.base, "last_stats", {})
+
+
+__all__ = ["ConformerGenerator", "ETKDG", "MMFFRelaxed", "per_molecule"]

@@ -10,8 +10,9 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch
 
+from .chem import describe, has_stereo_labels, prepare
 from .featurize import ELEMENTS, featurize
-from .generator import ETKDG, ConformerGenerator, _describe, per_molecule, prepare
+from .generator import ETKDG, ConformerGenerator, per_molecule
 from .metrics import stereo_preserved
 
 
@@ -115,7 +116,8 @@ class LearnedConformers(ConformerGenerator):
         return out
 
     def _generator(self, seed: int) -> torch.Generator:
-        return torch.Generator().manual_seed(seed)
+        """The sampling noise's generator, on the model's device."""
+        return torch.Generator(next(self.model.parameters()).device).manual_seed(seed)
 
     def _graphs(self, mol: Chem.Mol, data, k: int, seed: int, attempt: int) -> list:
         """The ``k`` graphs (``featurize`` data, with starting positions where the model needs
@@ -149,14 +151,14 @@ class LearnedConformers(ConformerGenerator):
 
     def _etkdg_instead(self, mol: Chem.Mol, n: int, seed: int, reason: str) -> Chem.Mol:
         """All ``n`` conformers from ETKDG, with a warning naming ``reason``."""
-        warnings.warn(f"{_describe(mol)}: {reason}; using ETKDG conformers instead", UserWarning, stacklevel=3)
+        warnings.warn(f"{describe(mol)}: {reason}; using ETKDG conformers instead", UserWarning, stacklevel=3)
         return _write(mol, [(p, "etkdg") for p in _etkdg_positions(mol, n, seed)])
 
     def _finish(self, mol: Chem.Mol, results: list, todo: list, seed: int, stats: dict, failure: str) -> Chem.Mol:
         """Fill the ``todo`` slots of ``results`` with stereo-checked ETKDG conformers (warning
         ``failure``), count them in ``stats`` and write the conformers onto a copy of ``mol``."""
         if todo:
-            warnings.warn(f"{_describe(mol)}: {len(todo)} of {len(results)} {failure}; replaced by ETKDG conformers",
+            warnings.warn(f"{describe(mol)}: {len(todo)} of {len(results)} {failure}; replaced by ETKDG conformers",
                           UserWarning, stacklevel=3)
             for slot, pos in zip(todo, _etkdg_positions(mol, len(todo), seed)):
                 results[slot] = (pos, "etkdg")
@@ -191,11 +193,6 @@ class _Job:
         self.todo = still
 
 
-def has_stereo_labels(mol: Chem.Mol) -> bool:
-    """Whether ``mol`` has any specified stereocentre or stereo double bond."""
-    return any(info.specified == Chem.StereoSpecified.Specified for info in Chem.FindPotentialStereo(mol))
-
-
 def _etkdg_positions(mol: Chem.Mol, k: int, seed: int, rounds: int = 3) -> list[np.ndarray]:
     """``k`` ETKDG conformers of ``mol`` (explicit H) whose stereo matches it; ``ValueError`` if
     ``rounds`` embeddings with different seeds do not give enough."""
@@ -211,7 +208,7 @@ def _etkdg_positions(mol: Chem.Mol, k: int, seed: int, rounds: int = 3) -> list[
                 out.append(conf.GetPositions())
         if len(out) >= k:
             return out[:k]
-    raise ValueError(f"ETKDG gave only {len(out)} of {k} conformers with the stereochemistry of {_describe(mol)}")
+    raise ValueError(f"ETKDG gave only {len(out)} of {k} conformers with the stereochemistry of {describe(mol)}")
 
 
 def _write(mol: Chem.Mol, results: list[tuple[np.ndarray, str]]) -> Chem.Mol:

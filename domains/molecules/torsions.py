@@ -1,7 +1,7 @@
 """Torsion angles of a conformer, and turning them: what the torsional model moves.
 
-Torsional diffusion keeps a conformer's bond lengths, bond angles and rings from RDKit
-(``local_structure``: an ETKDG conformer) and changes only the dihedral angles of the rotatable
+Torsional diffusion keeps a conformer's bond lengths, bond angles and rings from RDKit (an ETKDG
+conformer, the local structure) and changes only the dihedral angles of the rotatable
 bonds (``featurize``'s ``torsion_index`` and ``side_index``). Turning torsion j–k by delta
 rotates the atoms on its k side about the j→k axis. A rotation about one bond leaves every other
 torsion's dihedral unchanged (the bond is the only path between its two sides), so turns compose
@@ -63,12 +63,3 @@ def set_torsions(pos: torch.Tensor, torsion_index: torch.Tensor, side_index: tor
                  angles: torch.Tensor) -> torch.Tensor:
     """``pos`` with every dihedral set to ``angles (T,)`` radians."""
     return rotate_torsions(pos, torsion_index, side_index, angles - dihedrals(pos, torsion_index))
-
-
-def local_structure(mol, seed: int = 0, timeout: int = 0) -> torch.Tensor:
-    """One ETKDGv3 conformer ``(n_atoms, 3)`` Å of ``mol`` (explicit H): the bond lengths, angles and
-    ring geometry the torsional model keeps. ``timeout``: ``ETKDG``'s, whole seconds per try."""
-    from .generator import ETKDG
-
-    conf = ETKDG(timeout=timeout).generate(mol, 1, seed=seed).GetConformer()
-    return torch.tensor(conf.GetPositions(), dtype=torch.float64)

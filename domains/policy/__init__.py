@@ -8,14 +8,27 @@ Diffusion Policy's score and the success rate with confidence intervals. Environ
 name (``get_task``): ``"pusht"`` (gym-pusht, real human demos) and ``"mountaincar"`` (gymnasium,
 demos from the project's controller). ``DiffusionPolicy.from_pretrained("pusht")`` loads the
 bundled PushT weights. Command line: ``scidiff policy train | eval | collect | export``.
+
+Layers, lowest first (``LAYERS``; a module imports only from its own layer or those below, checked
+by ``tests/test_layers.py``): demonstrations, windows and the normaliser → the temporal U-Net →
+the policy → environments and evaluation → the training recipe → the command line and demo.
 """
-from .envs import flatten_space, get_task
-from .episodes import Episodes
-from .evaluate import EvalResult, evaluate
-from .normalizer import MinMaxNormalizer
-from .policy import DiffusionPolicy, PolicyConfig
-from .unet1d import ConditionalUnet1D, UnetConfig
-from .windows import WindowDataset, window_frames
+LAYERS = (
+    ("episodes", "normalizer", "windows"),
+    ("unet1d",),
+    ("policy",),
+    ("pusht", "mountain_car", "envs", "video", "evaluate"),
+    ("train",),
+    ("cli", "demo"),
+)
+
+from .envs import flatten_space, get_task  # noqa: E402
+from .episodes import Episodes  # noqa: E402
+from .evaluate import EvalResult, evaluate  # noqa: E402
+from .normalizer import MinMaxNormalizer  # noqa: E402
+from .policy import DiffusionPolicy, PolicyConfig  # noqa: E402
+from .unet1d import ConditionalUnet1D, UnetConfig  # noqa: E402
+from .windows import WindowDataset, window_frames  # noqa: E402
 
 __all__ = ["DiffusionPolicy", "PolicyConfig", "Episodes", "WindowDataset", "window_frames", "MinMaxNormalizer",
            "ConditionalUnet1D", "UnetConfig", "evaluate", "EvalResult", "get_task", "flatten_space"]

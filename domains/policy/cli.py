@@ -23,7 +23,7 @@ EXAMPLES = """examples:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train_task import run
+    from .train import run
 
     data = {}
     if args.config:
@@ -51,7 +51,7 @@ def load_policy(name_or_dir: str, checkpoint: str | None = None):
     from .policy import DiffusionPolicy
 
     if checkpoint is not None:
-        from .train_task import policy_from_checkpoint
+        from .train import policy_from_checkpoint
 
         return policy_from_checkpoint(Path(name_or_dir), checkpoint)
     if name_or_dir in DiffusionPolicy.bundled:

@@ -14,13 +14,29 @@ Mapped from ``domains/proteins`` by setuptools.
 * ``restraints``: :class:`Restraints`, ideal peptide links and CA / backbone-atom repulsion that
   relax the sampler's clean predictions (on by default in ``scidiff backbones`` and the demo);
 * ``motif``: motif scaffolding (``FILE:A10-25`` specs, layouts, the motif imposed while sampling);
+* ``train``: the training recipe (``scidiff train`` with ``domain: proteins``);
 * ``cli`` / ``sample_cli``: ``scidiff backbones-eval`` and ``scidiff backbones``.
+
+Layers, lowest first (``LAYERS``; a module imports only from its own layer or those below, checked
+by ``tests/test_layers.py``): backbone I/O, frames and datasets → the IPA trunk → the paths and
+the sampling-time restraints and motifs → the model → evaluation → the training recipe → the
+command line and demo.
 """
-from .backbone import Backbone, read_backbone, read_backbones, write_cif, write_pdb, write_structure
-from .dataset import BackboneDataset, DatasetConfig, crop_batch
-from .frames import backbone_from_frames, frames_from_backbone, frames_from_coords
-from .model import BackboneGenerator, FrameFlowConfig
-from .restraints import Restraints
+LAYERS = (
+    ("backbone", "frames", "dataset"),
+    ("ipa",),
+    ("paths", "restraints", "motif"),
+    ("model",),
+    ("evaluate", "real_band"),
+    ("train",),
+    ("cli", "sample_cli", "demo"),
+)
+
+from .backbone import Backbone, read_backbone, read_backbones, write_cif, write_pdb, write_structure  # noqa: E402
+from .dataset import BackboneDataset, DatasetConfig, crop_batch  # noqa: E402
+from .frames import backbone_from_frames, frames_from_backbone, frames_from_coords  # noqa: E402
+from .model import BackboneGenerator, FrameFlowConfig  # noqa: E402
+from .restraints import Restraints  # noqa: E402
 
 __all__ = ["Backbone", "read_backbone", "read_backbones", "write_pdb", "write_cif", "write_structure",
            "frames_from_backbone", "frames_from_coords", "backbone_from_frames",

@@ -44,7 +44,7 @@ prediction of the last evaluation (for flow translations the Euler step into t =
 exactly). Motif scaffolding (:mod:`.motif`) overwrites every clean prediction on the motif
 residues by the superposed motif.
 
-The training recipe (``scidiff train`` with ``domain: proteins``) is :func:`run`.
+The training recipe (``scidiff train`` with ``domain: proteins``) is :mod:`.train`.
 """
 from __future__ import annotations
 
@@ -59,9 +59,7 @@ import scidiff
 from scidiff.geometry import superpose
 from scidiff.manifolds import SO3
 from scidiff.processes import ProductProcess
-from scidiff.train.config import save_config, with_defaults
 from scidiff.train.pretrained import Pretrained
-from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
 
 from .backbone import Backbone
 from .frames import C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames, psi_angles
@@ -385,44 +383,4 @@ class BackboneGenerator(Pretrained, nn.Module):
         return out, paths
 
 
-# --- the training recipe: `scidiff train` with `domain: proteins` --------------------------------------
-@dataclass
-class BackboneTask:
-    domain: str = "proteins"
-    data_dir: str = ""               # folder of PDB / mmCIF files (e.g. /work/shared/data/proteins)
-    cache_dir: str = ""              # "" -> OUT/cache
-    min_length: int = 40
-    max_length: int = 256
-    crop_length: int = 128           # random contiguous crop per optimiser step
-    model: FrameFlowConfig = field(default_factory=FrameFlowConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=50_000, batch_size=16, checkpoint_every=1000, optim=OptimConfig(lr=1e-4, warmup=1000)))
-
-
-def run(data: dict, out: Path, resume: bool = False) -> dict:
-    """Train as configured by the nested dict ``data``; writes ``out/model`` (EMA weights)."""
-    from .dataset import BackboneDataset, DatasetConfig, crop_batch
-
-    task = with_defaults(BackboneTask, data)
-    if not task.data_dir:
-        raise ValueError("set data_dir to a folder of PDB / mmCIF files")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ds = BackboneDataset.from_folder(task.data_dir, task.cache_dir or out / "cache",
-                                     DatasetConfig(min_length=task.min_length, max_length=task.max_length),
-                                     seed=task.train.seed)
-    save_config(task, out / "config.yaml")
-    torch.manual_seed(task.train.seed)
-    model = BackboneGenerator(task.model)
-
-    def loss_fn(net, batch, generator):
-        return net(crop_batch(batch, task.crop_length, generator), generator)
-
-    trainer = Trainer(model, loss_fn, ds, task.train, out)
-    last = trainer.fit(resume=resume)
-    if trainer.dist.main and not last.get("interrupted"):
-        trainer.ema.model.save_pretrained(out / "model")
-    return last
-
-
-__all__ = ["FrameFlowConfig", "BackboneGenerator", "BackboneTask", "run"]
+__all__ = ["FrameFlowConfig", "BackboneGenerator"]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import scidiff
-from conftest import make_mixture
-from device_check import FAKE, elsewhere, on_other_device, other_device
+from tests.conftest import make_mixture
+from tests.device_check import FAKE, elsewhere, on_other_device, other_device
 from scidiff.manifolds import IGSO3, SO3, Torus, WrappedNormal
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import scidiff
-from conftest import ALL_PROCESSES
+from tests.conftest import ALL_PROCESSES
 
 f64 = torch.float64
 T = torch.linspace(0.02, 0.98, 25, dtype=f64)

@@ -6,7 +6,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 import scidiff
-from conftest import ALL_PROCESSES
+from tests.conftest import ALL_PROCESSES
 from scidiff.metrics import SlicedW2
 from scidiff.samplers import time_grid
 

@@ -47,7 +47,8 @@ def test_learned_method_with_a_model_folder_keeps_stereo(tmp_path, capsys):
     import torch
 
     from scidiff.molecules.metrics import stereo_preserved
-    from scidiff.molecules.torsional import TorsionalDiffusion, TorsionNetConfig
+    from scidiff.molecules.torsion_net import TorsionNetConfig
+    from scidiff.molecules.torsional import TorsionalDiffusion
 
     torch.manual_seed(0)
     TorsionalDiffusion(net=TorsionNetConfig(ns=16, nv=4, layers=2, rbf=8, time_dim=8), steps=6) \
@@ -62,8 +63,8 @@ def test_learned_method_with_a_model_folder_keeps_stereo(tmp_path, capsys):
     assert all(stereo_preserved(ref, m) for m in mols)
     capsys.readouterr()
     assert main(["conformers", smiles, "-o", str(out), "--method", "etkdg", "--model", str(tmp_path / "tor")]) == 2
-    assert "--model is for the learned methods" in capsys.readouterr().err
-    assert main(["conformers", smiles, "-o", str(out), "--method", "flow", "--model", str(tmp_path / "none")]) == 2
+    assert "--model is for the learned method" in capsys.readouterr().err
+    assert main(["conformers", smiles, "-o", str(out), "--method", "torsional", "--model", str(tmp_path / "none")]) == 2
     assert "not a folder" in capsys.readouterr().err
 
 

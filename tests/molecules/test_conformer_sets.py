@@ -11,7 +11,7 @@ from torch_geometric.data import Batch
 from scidiff.molecules.conformer_sets import rotor_orders, set_repulsion, tag
 from scidiff.molecules.featurize import featurize
 from scidiff.molecules.metrics import rmsd_matrix
-from scidiff.molecules.torsional import TorsionalConformers
+from scidiff.molecules.torsional_conformers import TorsionalConformers
 from scidiff.molecules.torsions import dihedrals, rotate_torsions
 from scidiff.particle_guidance import torus_repulsion
 

@@ -14,7 +14,7 @@ from rdkit import Chem  # noqa: E402
 from rdkit.Chem import AllChem  # noqa: E402
 
 from scidiff.molecules import data as D  # noqa: E402
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 LIMIT = 300
 SHARED_EXCLUSION = (SHARED_DATA / "molecules"

@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from scidiff.molecules import generator as gen_module
 from scidiff.molecules import metrics
-from scidiff.molecules.generator import ETKDG, prepare
+from scidiff.molecules.chem import prepare
+from scidiff.molecules.generator import ETKDG
 
 
 def embed(smiles: str, n: int = 1, seed: int = 0) -> Chem.Mol:

@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 
 from scidiff.molecules.featurize import featurize
 from scidiff.molecules.torsion_prior import attach, experimental_torsions, prior_energy, prior_score
-from scidiff.molecules.torsional import TorsionalConformers
+from scidiff.molecules.torsional_conformers import TorsionalConformers
 from scidiff.molecules.torsions import rotate_torsions
 
 f64 = torch.float64
@@ -78,7 +78,8 @@ def test_guidance_pulls_threonine_phi_into_its_crystal_structure_well():
 
 
 def test_the_weight_defaults_to_the_models_config():
-    from scidiff.molecules.torsional import TorsionalDiffusion, TorsionalDiffusionConfig, TorsionNetConfig
+    from scidiff.molecules.torsion_net import TorsionNetConfig
+    from scidiff.molecules.torsional import TorsionalDiffusion, TorsionalDiffusionConfig
 
     model = TorsionalDiffusion(TorsionalDiffusionConfig(net=TorsionNetConfig(ns=8, nv=2, layers=1), torsion_prior=0.5))
     assert TorsionalConformers(model).torsion_prior == 0.5

@@ -15,10 +15,11 @@ from scidiff.manifolds.torus import wrap
 from scidiff.manifolds.wrapped_normal import WrappedNormal
 from scidiff.molecules.featurize import featurize
 from scidiff.molecules.metrics import clashes, stereo_preserved
-from scidiff.molecules.torsional import (TorsionalConformers, TorsionalDiffusion, TorsionNetConfig,
-                                         TorsionScoreNet)
+from scidiff.molecules.torsion_net import TorsionNetConfig, TorsionScoreNet
+from scidiff.molecules.torsional import TorsionalDiffusion
+from scidiff.molecules.torsional_conformers import TorsionalConformers
 from scidiff.molecules.torsions import dihedrals
-from scidiff.molecules.train_task import ConformerDataset
+from scidiff.molecules.train import ConformerDataset
 from scidiff.train import OptimConfig, TrainConfig, Trainer
 
 f64 = torch.float64
@@ -60,30 +61,14 @@ def pair():
     batch = Batch.from_data_list([featurize(embedded(IBUPROFEN)), featurize(embedded("OCCN1CCOCC1"))])
     batch.pos = batch.pos.double()
     model = TorsionalDiffusion(net=TINY).double()
-    pos, *_ = model.noised(batch.pos, batch, torch.tensor([0.7, 0.9], dtype=f64), gen)
+    pos, _ = model.noised(batch.pos, batch, torch.tensor([0.7, 0.9], dtype=f64), gen)
     return batch, pos
 
 
-@pytest.fixture(scope="module", params=[0, 3], ids=["plain", "pseudoscalars"])
-def net(request):
+@pytest.fixture(scope="module")
+def net():
     torch.manual_seed(0)
-    return TorsionScoreNet(replace(TINY, npseudo=request.param)).double()
-
-
-def test_hidden_pseudoscalars_carry_handedness(pair):
-    """The 0o channels are odd under reflection and not zero on chiral molecules: a stereocentre's
-    handedness reaches the features (invariant 0e features cannot tell an enantiomer). A triple
-    product needs three convolutions: 1o, then 1o x 1o -> 1e, then 1e x 1o -> 0o."""
-    batch, pos = pair
-    torch.manual_seed(0)
-    net = TorsionScoreNet(replace(TINY, npseudo=3, layers=3)).double()
-    seen = []
-    net.convs[-1].register_forward_hook(lambda mod, inp, out: seen.append(out[:, -3:]))
-    t = torch.tensor([0.3, 0.8], dtype=f64)
-    net(pos, t, batch)
-    net(pos @ random_rotation(torch.Generator().manual_seed(3), proper=False).T, t, batch)
-    assert seen[0].abs().max() > 1e-3
-    torch.testing.assert_close(seen[1], -seen[0], atol=1e-6, rtol=0)
+    return TorsionScoreNet(TINY).double()
 
 
 def test_score_net_is_invariant_to_rigid_motions_and_odd_under_reflection(pair, net):
@@ -128,8 +113,9 @@ def test_noising_turns_only_torsions_and_keeps_bond_lengths_and_angles():
     batch.pos = batch.pos.double()
     model = TorsionalDiffusion(net=TINY).double()
     gen = torch.Generator().manual_seed(3)
-    pos_t, x0, xt, _ = model.noised(batch.pos, batch, torch.tensor([1.0, 0.6], dtype=f64), gen)
-    torch.testing.assert_close(x0, dihedrals(batch.pos, batch.torsion_index))
+    pos_t, path = model.noised(batch.pos, batch, torch.tensor([1.0, 0.6], dtype=f64), gen)
+    x0, xt = dihedrals(batch.pos, batch.torsion_index), path.x[:, 0]
+    torch.testing.assert_close(wrap(x0 + path.tangent[:, 0]), xt, atol=1e-9, rtol=0)
     torch.testing.assert_close(wrap(dihedrals(pos_t, batch.torsion_index) - xt), torch.zeros_like(xt), atol=1e-9, rtol=0)
     assert wrap(xt - x0).abs().min() > 1e-3                         # the torsions did move
     offset = 0
@@ -156,7 +142,8 @@ def test_target_is_the_derivative_of_the_log_heat_kernel():
 
     for t in (0.2, 0.5, 0.8, 1.0):
         tt = torch.full((2,), t, dtype=f64)
-        _, x0, xt, target = model.noised(batch.pos, batch, tt, gen)
+        _, path = model.noised(batch.pos, batch, tt, gen)
+        x0, xt, target = dihedrals(batch.pos, batch.torsion_index), path.x[:, 0], path.target[:, 0]
         sigma = model.sigma(tt)[batch.batch[batch.torsion_index[1]]]
         h = 1e-5 * sigma
         fd = (log_kernel(xt + h, x0, sigma) - log_kernel(xt - h, x0, sigma)) / (2 * h)
@@ -208,7 +195,7 @@ def test_loss_decreases_on_a_handful_of_molecules():
         for i in range(16):
             g = torch.Generator().manual_seed(100 + i)
             t = model.process.t_min + (1 - model.process.t_min) * torch.rand(len(SMALL), generator=g, dtype=f64)
-            _, _, _, target = model.noised(batch.pos, batch, t, g)
+            target = model.noised(batch.pos, batch, t, g)[1].target[:, 0]
             out.append(float(((model.sigma(t.float())[batch.batch[batch.torsion_index[1]]] * target) ** 2).mean()))
         return np.mean(out)
 
@@ -298,10 +285,10 @@ def test_molecules_without_rotatable_bonds_fall_back_to_etkdg_with_a_warning(gen
 
 
 def test_bundled_weights_load_by_default_and_keep_stereo():
-    from scidiff.molecules import ConformerGenerator
+    from scidiff.molecules import from_pretrained
     from scidiff.molecules.metrics import stereo_preserved
 
-    gen = ConformerGenerator.from_pretrained()
+    gen = from_pretrained()
     assert isinstance(gen, TorsionalConformers) and gen.model.config.steps == 20
     smiles = "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O"
     mol = gen.generate(smiles, 4, seed=0)

@@ -8,8 +8,14 @@ from rdkit import Chem
 from rdkit.Chem import rdMolTransforms
 
 from scidiff.molecules.featurize import featurize
-from scidiff.molecules.generator import prepare
-from scidiff.molecules.torsions import dihedrals, local_structure, rotate_torsions, set_torsions
+from scidiff.molecules.chem import prepare
+from scidiff.molecules.generator import ETKDG
+from scidiff.molecules.torsions import dihedrals, rotate_torsions, set_torsions
+
+
+def local_structure(mol, seed: int = 0) -> torch.Tensor:
+    """One ETKDG conformer ``(n_atoms, 3)`` Å of ``mol``, float64."""
+    return torch.tensor(ETKDG().generate(mol, 1, seed=seed).GetConformer().GetPositions(), dtype=torch.float64)
 
 DRUGS = ["CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O", "COc1ccc2[nH]cc(CCNC(C)=O)c2c1", "CCN(CC)CCOC(=O)c1ccc(N)cc1"]
 

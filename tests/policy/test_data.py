@@ -8,7 +8,7 @@ import torch
 from scidiff.policy.episodes import Episodes
 from scidiff.policy.normalizer import MinMaxNormalizer
 from scidiff.policy.windows import WindowDataset, window_frames
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 PUSHT = SHARED_DATA / "policy" / "pusht"
 needs_pusht = pytest.mark.skipif(not PUSHT.exists(), reason=f"PushT demonstrations not found at {PUSHT}")

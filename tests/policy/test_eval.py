@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scidiff.policy.evaluate import EvalResult, evaluate, wilson_interval
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 PUSHT = SHARED_DATA / "policy" / "pusht"
 needs_pusht = pytest.mark.skipif(not PUSHT.exists(), reason=f"PushT demonstrations not found at {PUSHT}")

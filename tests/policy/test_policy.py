@@ -8,7 +8,7 @@ import torch
 
 from scidiff.policy import DiffusionPolicy, Episodes, PolicyConfig, UnetConfig, WindowDataset
 from scidiff.train import OptimConfig, TrainConfig, Trainer
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 PUSHT = SHARED_DATA / "policy" / "pusht"
 SMALL = UnetConfig(time_dim=32, down_dims=[32, 64, 128])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from scidiff.policy.episodes import Episodes
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 PUSHT = SHARED_DATA / "policy" / "pusht"
 pytestmark = pytest.mark.skipif(not PUSHT.exists(), reason=f"PushT demonstrations not found at {PUSHT}")

@@ -15,7 +15,7 @@ from scidiff.proteins.backbone import Backbone, read_backbone, read_backbones, s
 from scidiff.proteins.cli import register
 from scidiff.proteins.frames import place_atom
 from scidiff.proteins.real_band import band_summary, draw_windows, real_subset_w1
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 DATA = SHARED_DATA / "proteins"
 needs_data = pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),

@@ -12,7 +12,7 @@ from scidiff.geometry import dihedral
 from scidiff.proteins.frames import (C_LOCAL, N_LOCAL, apply_frames, backbone_from_frames,
                                      frames_from_backbone, frames_from_coords, invert_apply_frames, psi_angles,
                                      rmsd_per_atom)
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 DATA = SHARED_DATA / "proteins"
 needs_data = pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),

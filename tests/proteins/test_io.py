@@ -13,7 +13,7 @@ from scidiff.proteins.backbone import (Backbone, pdb_string, read_backbone, read
                                        write_cif, write_pdb, write_structure)
 from scidiff.proteins.dataset import BackboneDataset, DatasetConfig, build_cache, crop_batch
 from scidiff.proteins.frames import frames_from_coords
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 DATA = SHARED_DATA / "proteins"
 needs_data = pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),

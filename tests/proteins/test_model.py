@@ -10,8 +10,9 @@ import torch
 from scidiff.manifolds import SO3
 from scidiff.proteins import BackboneDataset, DatasetConfig, read_backbone, write_pdb
 from scidiff.proteins.ipa import IPATrunk, quaternion_update, update_frames
-from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig, run
-from conftest import SHARED_DATA
+from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig
+from scidiff.proteins.train import run
+from tests.conftest import SHARED_DATA
 
 f64 = torch.float64
 DATA = SHARED_DATA / "proteins"

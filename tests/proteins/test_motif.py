@@ -10,7 +10,7 @@ from scidiff.proteins import read_backbone, write_pdb
 from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig
 from scidiff.geometry import rmsd
 from scidiff.proteins.motif import layout, parse_spec, read_motif
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 f64 = torch.float64
 DATA = SHARED_DATA / "proteins"

@@ -15,7 +15,7 @@ from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig
 from scidiff.geometry import rmsd
 from scidiff.proteins.motif import read_motif
 from scidiff.proteins.restraints import C_N_CA, PEPTIDE, Restraints
-from conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 f64 = torch.float64
 DATA = SHARED_DATA / "proteins"

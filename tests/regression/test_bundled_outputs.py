@@ -77,9 +77,9 @@ def test_bundled_conformer_model(reference):
     if rdkit.__version__ != reference["__meta__"]["rdkit"]:
         pytest.skip(f"recorded with RDKit {reference['__meta__']['rdkit']}, this is {rdkit.__version__} "
                     "(ETKDG's local structures differ between releases)")
-    from scidiff.molecules import ConformerGenerator, ETKDG
+    from scidiff.molecules import ETKDG, from_pretrained
 
-    gen = ConformerGenerator.from_pretrained()
+    gen = from_pretrained()
     unguided = type(gen)(gen.model, torsion_prior=0.0, particle_guidance=0.0)
     for name, smiles in [("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ibuprofen", "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O")]:
         for key, g, n, seed in (("torsional", gen, 4, 0), ("torsional_unguided", unguided, 3, 1), ("etkdg", ETKDG(), 3, 0)):

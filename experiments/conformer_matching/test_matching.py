@@ -5,11 +5,13 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
-from scidiff.molecules import matching
+from experiments.conformer_matching import matching
 from scidiff.molecules.featurize import torsions
-from scidiff.molecules.matching import match_torsions, matched_conformers, matching_rmsd, with_coordinates
-from scidiff.molecules.torsional import TorsionalConformers, run
-from scidiff.molecules.torsions import dihedrals, local_structure
+from experiments.conformer_matching.matching import (local_structure, match_torsions, matched_conformers, matched_prepare,
+                                                     matching_rmsd, with_coordinates)
+from scidiff.molecules import from_pretrained
+from scidiff.molecules.torsions import dihedrals
+from scidiff.molecules.train import run
 
 f64 = torch.float64
 # several rotatable bonds, a ring and a stereocentre
@@ -82,15 +84,15 @@ def test_torsional_run_trains_on_matched_conformers(tmp_path, capsys):
         with Chem.SDWriter(str(cache / f"{split}.sdf")) as w:
             for k in names:
                 w.write(experimental(DRUGS[k], name=k))
-    cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1, "match_conformers": True,
+    cfg = {"domain": "molecules-torsional", "cache_dir": str(cache), "eval_molecules": 1,
            "model": {"net": {"ns": 8, "nv": 2, "layers": 1, "rbf": 8, "time_dim": 8}},
            "train": {"steps": 2, "batch_size": 3, "eval_every": 2, "log_every": 1, "progress": False}}
-    last = run(cfg, tmp_path / "out")
+    last = run(cfg, tmp_path / "out", prepare=matched_prepare)
     assert last["step"] == 2 and np.isfinite(last["loss"])
     assert "conformer matching" in capsys.readouterr().err
     with np.load(cache / "matched_seed0.npz", allow_pickle=False) as f:
         assert sorted(f.files) == ["EBZ", "IBU", "PRC"]
-    mol = TorsionalConformers.from_pretrained(tmp_path / "out" / "model").generate("CCCCO", 2, seed=0)
+    mol = from_pretrained(tmp_path / "out" / "model").generate("CCCCO", 2, seed=0)
     assert mol.GetNumConformers() == 2
 
 

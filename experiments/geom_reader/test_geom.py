@@ -7,7 +7,7 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
-from scidiff.molecules.geom import read_geom_folder, read_geom_pickle
+from experiments.geom_reader.geom import read_geom_folder, read_geom_pickle
 
 
 def geom_entry(smiles, n, seed):

@@ -1,4 +1,5 @@
-"""All-atom conformers by flow matching on Cartesian coordinates (GeoDiff / ET-Flow style).
+"""All-atom conformers by flow matching on Cartesian coordinates (GeoDiff / ET-Flow style);
+measured, not shipped (``docs/notes/molecules.md``, "The all-atom EGNN flow").
 
 ``CoordinateFlow`` learns the straight-path (rectified-flow) velocity from a centre-of-mass-free
 Gaussian prior to the atom coordinates of a molecule, with the E(3)-equivariant ``EGNN`` as the
@@ -31,14 +32,17 @@ from rdkit import Chem
 from torch import nn
 from torch_geometric.data import Batch
 
+from torch_geometric.utils import to_dense_batch
+
+from scidiff.geometry import superpose
 from scidiff.losses import flow_matching_loss, sample_time
+from scidiff.molecules.learned import LearnedConformers
+from scidiff.molecules.metrics import stereo_preserved
 from scidiff.processes import RectifiedFlow
 from scidiff.samplers import sample
 from scidiff.train.pretrained import Pretrained
 
 from .egnn import EGNN, EGNNConfig, mean_per_molecule, remove_mean
-from .learned import LearnedConformers
-from .metrics import stereo_preserved
 
 
 @dataclass
@@ -61,14 +65,10 @@ def com_free_noise(batch: torch.Tensor, n_mol: int, *, generator: torch.Generato
 def kabsch_rotate(x: torch.Tensor, y: torch.Tensor, batch: torch.Tensor, n_mol: int) -> torch.Tensor:
     """``x (N, 3)`` rotated, molecule by molecule, by the proper rotation that best fits it onto
     ``y`` (least squares; both CoM-free). Never a reflection: chirality is kept."""
-    xd, yd = x.double(), y.double()
-    cov = xd.new_zeros(n_mol, 3, 3).index_add_(0, batch, xd[:, :, None] * yd[:, None, :])   # sum x y^T
-    u, _, vh = torch.linalg.svd(cov)
-    d = torch.sign(torch.linalg.det(vh.transpose(1, 2) @ u.transpose(1, 2)))
-    d = torch.where(d == 0, torch.ones_like(d), d)
-    fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
-    rot = vh.transpose(1, 2) @ fix @ u.transpose(1, 2)                                      # y ~ R x
-    return torch.einsum("nij,nj->ni", rot[batch], xd).to(x.dtype)
+    xd, _ = to_dense_batch(x.double(), batch, batch_size=n_mol)          # zero padding: both CoM-free,
+    yd, _ = to_dense_batch(y.double(), batch, batch_size=n_mol)          # so pads change neither fit
+    rot, _ = superpose(xd, yd)
+    return torch.einsum("nij,nj->ni", rot[batch], x.double()).to(x.dtype)
 
 
 class CoordinateFlow(Pretrained, nn.Module):

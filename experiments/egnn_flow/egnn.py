@@ -1,4 +1,5 @@
-"""An E(3)-equivariant graph network (EGNN, Satorras et al. 2021) for all-atom coordinate fields.
+"""An E(3)-equivariant graph network (EGNN, Satorras et al. 2021) for all-atom coordinate fields
+(measured, not shipped).
 
 ``EGNN(config)(pos, t, data)`` maps noisy coordinates ``pos (N, 3)`` Å of a batch of molecules
 (``data``: a torch-geometric ``Batch`` of ``featurize`` graphs, or anything with ``x``,
@@ -29,7 +30,7 @@ from torch import nn
 
 from scidiff.nn.embeddings import SinusoidalEmbedding
 
-from .featurize import ATOM_DIM, EDGE_DIM, molecule_edges
+from scidiff.molecules.featurize import ATOM_DIM, EDGE_DIM, molecule_edges
 
 
 @dataclass

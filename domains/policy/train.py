@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from scidiff.train.config import save_config, with_defaults
-from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
+from scidiff.train import OptimConfig, TrainConfig, fit, with_defaults
 
 from .envs import get_task
 from .episodes import Episodes
@@ -61,16 +59,8 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     ds, obs, actions = load_windows(task)
     task.policy.obs_dim, task.policy.action_dim = obs.shape[1], actions.shape[1]
     task.policy.env, task.policy.obs_type = task.env, task.obs_type
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(task, out / "config.yaml")
-    torch.manual_seed(task.train.seed)
-    policy = DiffusionPolicy(task.policy).fit_normalizers(obs, actions)
-    trainer = Trainer(policy, lambda net, batch, g: net(batch, g), ds, task.train, out)
-    last = trainer.fit(resume=resume)
-    if trainer.dist.main and not last.get("interrupted"):
-        trainer.ema.model.save_pretrained(out / "model")
-    return last
+    return fit(task, lambda: DiffusionPolicy(task.policy).fit_normalizers(obs, actions),
+               lambda net, batch, g: net(batch, g), ds, out, resume=resume)
 
 
 def policy_from_checkpoint(run: str | Path, checkpoint: str | None = None) -> DiffusionPolicy:

@@ -1,4 +1,5 @@
-"""Conformer matching for torsional training: data torsions on an ETKDG local structure.
+"""Conformer matching for torsional training: data torsions on an ETKDG local structure
+(measured, not shipped; figures in ``docs/notes/molecules.md``, "Conformer matching").
 
 The torsional model samples on ETKDG local structures (bond lengths, angles and rings from RDKit)
 but, trained on the experimental conformers, only ever sees experimental local structures.
@@ -19,6 +20,7 @@ conformer, is counted, and is remembered in the cache as a failure.
 """
 from __future__ import annotations
 
+import sys
 import zlib
 from pathlib import Path
 
@@ -26,10 +28,20 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from .conformer_cache import cached_conformers, with_coordinates
-from .featurize import torsions
-from .generator import rdkit_seed
-from .torsions import dihedrals, local_structure, set_torsions
+from scidiff.molecules import train as torsional_train
+from scidiff.molecules.chem import rdkit_seed
+from scidiff.molecules.conformer_cache import cached_conformers, with_coordinates
+from scidiff.molecules.data import default_cache_dir
+from scidiff.molecules.featurize import torsions
+from scidiff.molecules.generator import ETKDG
+from scidiff.molecules.torsions import dihedrals, set_torsions
+
+
+def local_structure(mol, seed: int = 0, timeout: int = 0) -> torch.Tensor:
+    """One ETKDGv3 conformer ``(n_atoms, 3)`` Å of ``mol`` (explicit H): the bond lengths, angles and
+    ring geometry the torsional model keeps. ``timeout``: ``ETKDG``'s, whole seconds per try."""
+    conf = ETKDG(timeout=timeout).generate(mol, 1, seed=seed).GetConformer()
+    return torch.tensor(conf.GetPositions(), dtype=torch.float64)
 
 
 def match_torsions(mol: Chem.Mol, seed: int = 0, timeout: int = 0) -> np.ndarray:
@@ -62,4 +74,40 @@ def matched_conformers(mols: list[Chem.Mol], cache: str | Path | None = None, se
     return cached_conformers(mols, compute, cache, desc="conformer matching", progress=progress)
 
 
-__all__ = ["match_torsions", "matched_conformers", "matching_rmsd", "with_coordinates"]
+def matched_prepare(task, mols):
+    """``prepare`` for ``scidiff.molecules.train.run``: the shipped training molecules (relaxed
+    with ``relax_conformers``), each then replaced by its matched conformer (cached)."""
+    mols = torsional_train.training_molecules(task, mols)
+    folder = Path(task.cache_dir or default_cache_dir())
+    cache = folder / f"matched{'_relaxed' if task.relax_conformers else ''}_seed{task.train.seed}.npz"
+    mols, counts = matched_conformers(mols, cache, seed=task.train.seed, progress=task.train.progress)
+    print(f"conformer matching ({cache}): {counts['computed']} matched, {counts['cached']} from the cache, "
+          f"{counts['failed']} kept their own conformer (ETKDG failed)", file=sys.stderr)
+    return mols
+
+
+def main(argv=None) -> int:
+    """``python -m experiments.conformer_matching.matching CONFIG [key=value ...] --out DIR``: the
+    torsional recipe (``scidiff.molecules.train``) on matched conformers."""
+    import argparse
+
+    import yaml
+
+    from scidiff.train import apply_overrides
+
+    p = argparse.ArgumentParser(description=main.__doc__.split(":")[0])
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--out", required=True)
+    p.add_argument("--resume", action="store_true")
+    a = p.parse_args(argv)
+    data = apply_overrides(yaml.safe_load(Path(a.config).read_text()) or {}, a.overrides)
+    torsional_train.run(data, Path(a.out), a.resume, prepare=matched_prepare)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["local_structure", "match_torsions", "matched_conformers", "matching_rmsd", "matched_prepare", "with_coordinates"]

@@ -1,22 +1,16 @@
-"""Training a ``CoordinateFlow`` on the CCD experimental conformers: ``scidiff train`` with
-``domain: molecules``.
+"""The training recipe of the torsional model: ``scidiff train`` with ``domain: molecules-torsional``.
 
-The train split of a built CCD cache (``data.build_ccd_dataset``; folder ``cache_dir``) is
-featurised lazily and kept in compact form (uint8 one-hots, int32 indices); batches are
-torch-geometric ``Batch``es with each molecule's ``pos`` centred. The EMA weights go to
-``OUT/model`` (``CoordinateFlow.from_pretrained(OUT / "model")``, or
-``FlowConformers.from_pretrained(OUT / "model")`` for conformers). With ``eval_every`` set, the
-flow-matching loss of the EMA model on ``eval_molecules`` val molecules (fixed noise) is logged
-as ``eval/loss`` and picks the ``best`` checkpoint.
-
-    domain: molecules
-    cache_dir: /work/cache/ccd
-    max_molecules: 2000
-    model: {egnn: {hidden: 64, layers: 4}}
-    train: {steps: 2000, batch_size: 32}
+The train split of a built CCD cache (:mod:`.data`; folder ``cache_dir``) is kept to in-scope
+molecules with a rotatable bond, optionally each replaced by its nearest MMFF94 minimum
+(``relax_conformers``, the bundled weights' recipe, cached next to the CCD cache), featurised
+lazily into compact items, and fitted by the shared trainer. With ``train.eval_every`` the
+loss of the EMA model on ``eval_molecules`` val molecules (fixed noise) is logged as
+``eval/loss`` and picks the ``best`` checkpoint. The EMA weights go to ``OUT/model``
+(``scidiff.molecules.from_pretrained(OUT / "model")``).
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,26 +19,29 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch
 
-from scidiff.train.config import save_config, with_defaults
-from scidiff.train.trainer import OptimConfig, TrainConfig, Trainer
+from scidiff.train import OptimConfig, TrainConfig, fit, with_defaults
 
-from .coords import CoordinateFlow, CoordinateFlowConfig
-from .featurize import ELEMENTS, MolData, featurize
+from .data import default_cache_dir, load_ccd_split
+from .featurize import ELEMENTS, MolData, featurize, rotatable_bonds
+from .mmff import relaxed_conformers
+from .torsional import TorsionalDiffusion, TorsionalDiffusionConfig
 
 
 @dataclass
-class MoleculeTask:
-    domain: str = "molecules"
+class TorsionalTask:
+    domain: str = "molecules-torsional"
     cache_dir: str = ""              # built CCD cache; "" is data.default_cache_dir()
     max_molecules: int = 0           # 0: the whole train split; else a random subset (seeded by train.seed)
     max_atoms: int = 200             # larger molecules (hydrogens included) are left out
     eval_molecules: int = 256        # val molecules for eval/loss (needs train.eval_every > 0)
-    model: CoordinateFlowConfig = field(default_factory=CoordinateFlowConfig)
+    relax_conformers: bool = False   # train on the MMFF94 minima nearest the data conformers (.mmff)
+    model: TorsionalDiffusionConfig = field(default_factory=TorsionalDiffusionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=50_000, batch_size=32, eval_every=1000, checkpoint_every=1000, optim=OptimConfig(lr=5e-4, warmup=1000)))
+        steps=50_000, batch_size=32, eval_every=1000, checkpoint_every=1000, optim=OptimConfig(lr=1e-3, warmup=1000)))
 
 
 def in_scope(mol: Chem.Mol, max_atoms: int) -> bool:
+    """At most ``max_atoms`` atoms (hydrogens included), every element in ``featurize.ELEMENTS``."""
     return mol.GetNumAtoms() <= max_atoms and all(a.GetSymbol() in ELEMENTS for a in mol.GetAtoms())
 
 
@@ -88,8 +85,6 @@ class ConformerDataset:
 def load_molecules(cache_dir: str | Path | None, split: str, limit: int = 0, max_atoms: int = 200,
                    seed: int = 0) -> list[Chem.Mol]:
     """In-scope molecules of a CCD split; ``limit > 0`` keeps a random subset of that size."""
-    from .data import load_ccd_split
-
     mols = [m for m in load_ccd_split(cache_dir or None, split) if in_scope(m, max_atoms)]
     if 0 < limit < len(mols):
         keep = np.sort(np.random.default_rng(seed).choice(len(mols), limit, replace=False))
@@ -97,8 +92,8 @@ def load_molecules(cache_dir: str | Path | None, split: str, limit: int = 0, max
     return mols
 
 
-def validation_loss(model: CoordinateFlow, ds: ConformerDataset, batch_size: int = 32, seed: int = 0) -> float:
-    """Mean flow-matching loss over ``ds`` with fixed times and noise (comparable across steps)."""
+def validation_loss(model, ds: ConformerDataset, batch_size: int = 32, seed: int = 0) -> float:
+    """Mean training loss over ``ds`` with fixed times and noise (comparable across steps)."""
     was = model.training
     model.eval()
     total, count = 0.0, 0
@@ -112,28 +107,36 @@ def validation_loss(model: CoordinateFlow, ds: ConformerDataset, batch_size: int
     return total / count
 
 
-def run(data: dict, out: Path, resume: bool = False) -> dict:
-    """Train as configured by the nested dict ``data``; writes ``out/model`` (EMA weights)."""
-    task = with_defaults(MoleculeTask, data)
-    return fit_on_ccd(task, lambda: CoordinateFlow(task.model), Path(out), resume)
+def training_molecules(task: TorsionalTask, mols: list[Chem.Mol]) -> list[Chem.Mol]:
+    """The molecules with a rotatable bond, each on its nearest MMFF94 minimum with
+    ``relax_conformers`` (cached as ``relaxed_mmff94.npz`` in the CCD cache folder)."""
+    mols = [m for m in mols if rotatable_bonds(m)]
+    if not task.relax_conformers:
+        return mols
+    cache = Path(task.cache_dir or default_cache_dir()) / "relaxed_mmff94.npz"
+    mols, counts = relaxed_conformers(mols, cache, progress=task.train.progress)
+    print(f"MMFF94 minima ({cache}): {counts['computed']} minimised, {counts['cached']} from the cache, "
+          f"{counts['failed']} kept their own conformer (no MMFF94 parameters or a stereo change)", file=sys.stderr)
+    return mols
 
 
-def fit_on_ccd(task, build_model, out: Path, resume: bool = False, keep=None) -> dict:
-    """Train ``build_model()`` (built after seeding) on the CCD split of ``task`` (any task with
-    ``cache_dir``, ``max_molecules``, ``max_atoms``, ``eval_molecules`` and ``train``), keeping the
-    molecules ``keep(mols)`` returns; writes ``out/config.yaml`` and ``out/model`` (EMA weights)."""
-    keep = keep or (lambda mols: mols)
+def run(data: dict, out: Path, resume: bool = False, prepare=None) -> dict:
+    """Train as configured by the nested dict ``data`` (a :class:`TorsionalTask`); writes
+    ``out/model`` (EMA weights). ``prepare(task, mols) -> mols`` replaces
+    :func:`training_molecules` (what the training conformers are; an experiment's hook)."""
+    task = with_defaults(TorsionalTask, data)
+    prepare = prepare or training_molecules
     seed = task.train.seed
-    train = ConformerDataset(keep(load_molecules(task.cache_dir, "train", task.max_molecules, task.max_atoms, seed)))
+    train = ConformerDataset(prepare(task, load_molecules(task.cache_dir, "train", task.max_molecules,
+                                                          task.max_atoms, seed)))
     evaluate = None
     if task.train.eval_every and task.eval_molecules > 0:
-        val = ConformerDataset(keep(load_molecules(task.cache_dir, "val", task.eval_molecules, task.max_atoms, seed)))
-        evaluate = lambda ema_model, step: {"loss": validation_loss(ema_model, val, task.train.batch_size)}
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(task, out / "config.yaml")
-    torch.manual_seed(seed)
-    trainer = Trainer(build_model(), lambda net, batch, g: net(batch, g), train, task.train, out, eval_fn=evaluate)
-    last = trainer.fit(resume=resume)
-    if trainer.dist.main and not last.get("interrupted"):
-        trainer.ema.model.save_pretrained(out / "model")
-    return last
+        val = ConformerDataset(prepare(task, load_molecules(task.cache_dir, "val", task.eval_molecules,
+                                                            task.max_atoms, seed)))
+        evaluate = lambda ema_model, step: {"loss": validation_loss(ema_model, val, task.train.batch_size)}  # noqa: E731
+    return fit(task, lambda: TorsionalDiffusion(task.model), lambda net, batch, g: net(batch, g), train, out,
+               resume=resume, eval_fn=evaluate)
+
+
+__all__ = ["TorsionalTask", "ConformerDataset", "in_scope", "load_molecules", "validation_loss",
+           "training_molecules", "run"]

@@ -9,12 +9,13 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 from torch_geometric.data import Batch
 
-from scidiff.molecules.coords import (CoordinateFlow, CoordinateFlowConfig, FlowConformers, com_free_noise,
-                                      fix_mirror_image, kabsch_rotate)
-from scidiff.molecules.egnn import EGNN, EGNNConfig, mean_per_molecule
+from experiments.egnn_flow.coordinate_flow import (CoordinateFlow, CoordinateFlowConfig, FlowConformers,
+                                                   com_free_noise, fix_mirror_image, kabsch_rotate)
+from experiments.egnn_flow.egnn import EGNN, EGNNConfig, mean_per_molecule
+from experiments.egnn_flow.train import run
 from scidiff.molecules.featurize import featurize
 from scidiff.molecules.metrics import stereo_preserved
-from scidiff.molecules.train_task import ConformerDataset, run, validation_loss
+from scidiff.molecules.train import ConformerDataset, validation_loss
 from scidiff.train import OptimConfig, TrainConfig, Trainer
 
 TINY = EGNNConfig(hidden=32, layers=2, rbf=16, time_dim=16)
