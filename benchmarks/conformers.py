@@ -40,13 +40,14 @@ import numpy as np
 
 from rdkit import Chem, RDLogger
 
+from scidiff.paths import data_dir
 from scidiff.molecules.cli import generators
 from scidiff.molecules.ensembles import read_ensembles
 from scidiff.molecules.generator import per_molecule
 from scidiff.molecules.metrics import (coverage_matching, expected_coverage_matching, recovery, rmsd_matrix,
                                       stereo_preserved, summarize_ensembles)
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
+DATA = data_dir("molecules", fallback=Path(__file__).resolve().parents[2] / "shared" / "data")   # $SCIDIFF_DATA first
 
 
 STEREO = {"checked": 0, "kept": 0}          # conformers whose stereo labels match the input's

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from rdkit import Chem, RDLogger
 
+from scidiff.paths import data_dir
 from scidiff.molecules import ETKDG
 from scidiff.molecules.conformer_cache import with_coordinates
 from scidiff.molecules.ensembles import read_ensembles
@@ -29,7 +30,7 @@ from scidiff.molecules.chem import rdkit_seed
 from scidiff.molecules.metrics import coverage_matching, rmsd_matrix
 from scidiff.molecules.torsions import dihedrals, set_torsions
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "molecules"
+DATA = data_dir("molecules", fallback=Path(__file__).resolve().parents[2] / "shared" / "data")   # $SCIDIFF_DATA first
 f64 = torch.float64
 
 

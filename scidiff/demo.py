@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .cli import extra_of, missing_extra
 from .metrics import SlicedW2
 from .mixture import GaussianMixture
 from .processes import EDM, VP, RectifiedFlow
@@ -100,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     mixture_demo(out, n=args.samples, seed=args.seed, device=args.device)
     for ep in sorted(entry_points(group="scidiff.demos"), key=lambda e: e.name):
         print(f"\n== {ep.name} ==")
-        ep.load()(out, seed=args.seed, device=args.device)
+        try:
+            ep.load()(out, seed=args.seed, device=args.device)
+        except ImportError as e:               # an extra that is not installed: the other parts still run
+            print(f"skipped: {missing_extra(extra_of(ep.value), e)}")
     return 0
 
 

@@ -182,6 +182,8 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
+
+def register_eval(subparsers) -> None:
     e = subparsers.add_parser("conformers-eval", help="COV/MAT and recovery of generated vs reference conformers",
                               description="Compare two SDF files molecule by molecule (matched by InChIKey): "
                                           "GEOM coverage/matching (heavy-atom, symmetry-aware RMSD, strict < delta) "

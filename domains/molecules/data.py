@@ -31,7 +31,8 @@ first filter that fails, in this order):
     any two non-bonded atoms (H included) closer than ``CLASH_ANY`` Å.
 11. ``no_inchikey``: RDKit gives no InChIKey.
 12. ``excluded_het_code`` / ``excluded_inchikey`` / ``excluded_inchikey_skeleton``: the het code or the
-    InChIKey is in the evaluation exclusion list (``shared/data/molecules/evaluation_exclusion_list.csv``),
+    InChIKey is in the evaluation exclusion list (``resources/evaluation_exclusion_list.csv``, shipped with
+    the package: every Platinum and GMTKN55 molecule the benchmarks evaluate on),
     or (``exclude_skeleton=True``, the default) the first InChIKey block (connectivity, i.e. stereo-
     and protonation-variants of an evaluation molecule) is.
 13. ``duplicate_inchikey``: an earlier component (by het code) has the same InChIKey.
@@ -41,8 +42,8 @@ molecules are split by Bemis–Murcko scaffold: every scaffold SMILES goes to tr
 the sha1 of the SMILES (a fixed bucket in [0, 1)), so the same input gives the same split on any
 machine with the same RDKit version; acyclic molecules (scaffold ``""``) all go to train.
 
-The processed cache (default ``~/.cache/scidiff/ccd``; ``$SCIDIFF_CACHE`` replaces
-``~/.cache/scidiff``) holds ``train.sdf``, ``val.sdf``, ``test.sdf`` (explicit H, 3-D coordinates in
+The processed cache (default ``~/.cache/scidiff/ccd``, :func:`scidiff.paths.cache_dir`;
+``$SCIDIFF_CACHE`` replaces ``~/.cache/scidiff``) holds ``train.sdf``, ``val.sdf``, ``test.sdf`` (explicit H, 3-D coordinates in
 Å, properties ``het_code, inchikey, scaffold, split, ccd_name, model_pdb_id``), ``rejected.csv`` (one
 row per dropped component: het code, filter, detail) and ``stats.json``.
 Build it with ``python -m scidiff.molecules.data --out DIR``.
@@ -53,7 +54,6 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -66,6 +66,7 @@ import torch
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from scidiff.geometry import rmsd as aligned_rmsd
+from scidiff.paths import cache_dir
 
 # --- filter settings (documented in datasets/ccd_conformers.md) ---------------------------------------
 ORGANIC_ELEMENTS = ("H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I")
@@ -85,17 +86,16 @@ FILTERS = ("not_released", "not_non_polymer", "non_organic_element", "heavy_atom
            "duplicate_inchikey")
 CACHE_VERSION = 1          # bump when the processing changes, so old caches are rebuilt
 
-EXCLUSION_CSV = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "molecules"
-                 / "evaluation_exclusion_list.csv")
+EXCLUSION_CSV = Path(__file__).resolve().parent / "resources" / "evaluation_exclusion_list.csv"
 _BOND_TYPES = {"SING": Chem.BondType.SINGLE, "DOUB": Chem.BondType.DOUBLE, "TRIP": Chem.BondType.TRIPLE,
                "QUAD": Chem.BondType.QUADRUPLE, "AROM": Chem.BondType.AROMATIC}
 
 
 class _SharedExclusionList:
-    """Default of ``exclusion_csv``: the shared list, resolved (``EXCLUSION_CSV``) when called."""
+    """Default of ``exclusion_csv``: the packaged list (``EXCLUSION_CSV``)."""
 
     def __repr__(self):
-        return "<shared evaluation_exclusion_list.csv>"
+        return "<packaged evaluation_exclusion_list.csv>"
 
 
 _USE_DEFAULT = _SharedExclusionList()
@@ -109,8 +109,7 @@ def default_ccd_path() -> Path:
 
 def default_cache_dir() -> Path:
     """``$SCIDIFF_CACHE/ccd``, by default ``~/.cache/scidiff/ccd``."""
-    root = os.environ.get("SCIDIFF_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "scidiff") / "ccd"
+    return cache_dir("ccd")
 
 
 @dataclass
@@ -372,7 +371,7 @@ def build_ccd_dataset(out_dir: str | Path | None = None, bcif: str | Path | None
     and return its stats dict (also in ``stats.json``).
 
     ``bcif``: CCD BinaryCIF file (default biotite's). ``exclusion_csv``: evaluation exclusion list
-    (default the shared one; ``FileNotFoundError`` if it is absent; ``None`` disables exclusion).
+    (default the packaged one; ``None`` disables exclusion).
     ``limit``: process only the first N components. ``exclude_skeleton``: also drop molecules whose
     InChIKey connectivity block matches an excluded one. The build is skipped when ``stats.json``
     matches the source, exclusion file and settings, unless ``force``."""
@@ -382,9 +381,8 @@ def build_ccd_dataset(out_dir: str | Path | None = None, bcif: str | Path | None
     if exclusion_csv is _USE_DEFAULT:
         exclusion_csv = EXCLUSION_CSV
         if not Path(exclusion_csv).is_file():
-            raise FileNotFoundError(
-                f"evaluation exclusion list not found at {exclusion_csv}; pass exclusion_csv=PATH, or "
-                "exclusion_csv=None to build WITHOUT removing the evaluation molecules")
+            raise FileNotFoundError(f"the packaged evaluation exclusion list {exclusion_csv} is missing "
+                                    "(reinstall scidiff); exclusion_csv=None builds WITHOUT removing them")
     elif exclusion_csv is not None and not Path(exclusion_csv).is_file():
         raise FileNotFoundError(f"exclusion list {exclusion_csv} not found")
     fingerprint = _fingerprint(_sha256(src), _sha256(Path(exclusion_csv)) if exclusion_csv else None,
@@ -523,9 +521,9 @@ def format_stats(stats: dict) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Build the CCD experimental-conformer training set.")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default ~/.cache/scidiff/ccd)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default $SCIDIFF_CACHE/ccd or ~/.cache/scidiff/ccd)")
     p.add_argument("--bcif", type=Path, default=None, help="CCD BinaryCIF (default: biotite's)")
-    p.add_argument("--exclusion-csv", type=Path, default=None, help="evaluation exclusion list")
+    p.add_argument("--exclusion-csv", type=Path, default=None, help="evaluation exclusion list (default: the packaged one)")
     p.add_argument("--no-exclusion", action="store_true", help="keep evaluation molecules (not for training)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--force", action="store_true")

@@ -88,6 +88,7 @@ def _eval(args: argparse.Namespace) -> int:
     if not env:
         raise ValueError(f"{args.policy} does not record its environment; pass --env")
     task = get_task(env, obs_type=policy.config.obs_type)
+    task.make().close()                  # a missing environment library fails here, before any episode
     if args.states:
         states = _read_states(args.states)[: args.episodes]
         if states.shape[1] != task.state_dim:

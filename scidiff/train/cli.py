@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from ..cli import extra_of, missing_extra
 from .config import apply_overrides
 
 
@@ -28,7 +29,11 @@ def run(args: argparse.Namespace) -> int:
     domain = data.get("domain")
     if domain not in known:
         raise ValueError(f"{path}: 'domain' must name a training task; got {domain!r}, valid: {', '.join(sorted(known))}")
-    last = known[domain].load()(data, Path(args.out), resume=args.resume)
+    try:
+        task = known[domain].load()
+    except ImportError as e:
+        raise ValueError(f"{path}: domain {domain!r}: {missing_extra(extra_of(known[domain].value), e)}") from None
+    last = task(data, Path(args.out), resume=args.resume)
     if last.get("interrupted"):
         print(f"interrupted at step {last.get('step')}; checkpoint saved, continue with --resume", file=sys.stderr)
         return 130
