@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     for t in TIMES:
         row, noisy = [], None
         for m in models:
-            c = m.config
+            c = m.config.path
             r0 = batch["rotations"].float()
             x0 = _masked_center(batch["translations"].float() * c.trans_scale, mask)
             g = torch.Generator().manual_seed(args.seed + 1)          # the same noise for every model

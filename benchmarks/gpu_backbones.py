@@ -26,6 +26,7 @@ products, which bf16 autocast would round to 3 significant digits.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -36,10 +37,10 @@ import numpy as np
 import torch
 
 # FrameFlow's widths (c_s 256, c_z 128, 8 heads, 8 / 12 points) in 5 blocks, 7.2 M parameters, so
-# the float16 weights (14.5 MB) fit one returned file (16 MiB); this project's CPU recipe:
-# self-conditioning and the auxiliary losses near the data.
-MODEL = dict(c_s=256, c_z=128, c_hidden=16, heads=8, qk_points=8, v_points=12, blocks=5, seq_heads=8,
-             self_condition=True, aux_weight=1.0, aux_t_max=0.5)
+# the float16 weights (14.5 MB) fit one returned file (16 MiB); this project's CPU recipe: the
+# auxiliary losses near the data.
+MODEL = {"trunk": dict(c_s=256, c_z=128, c_hidden=16, heads=8, qk_points=8, v_points=12, blocks=5, seq_heads=8),
+         "loss": dict(aux_weight=1.0, aux_t_max=0.5)}
 
 
 def task(data: str, out: Path, steps: int, batch: int, crop: int, model: dict, lr: float) -> dict:
@@ -64,12 +65,12 @@ def sync(device: torch.device) -> None:
 def timed_samples(model, device, lengths, steps: int) -> tuple[dict, dict]:
     """``{L: coords (8, L, 4, 3)}`` and seconds per backbone at each length (after one warm-up call)."""
     model = model.to(device)
-    model.sample(20, n=2, seed=0, steps=5)
+    model.sample(20, n=2, seed=0, sampler=dataclasses.replace(model.config.sampler, steps=5))
     coords, seconds = {}, {}
     for L in lengths:
         sync(device)
         t0 = time.perf_counter()
-        bbs = model.sample(L, n=8, seed=0, steps=steps)
+        bbs = model.sample(L, n=8, seed=0, sampler=dataclasses.replace(model.config.sampler, steps=steps))
         sync(device)
         seconds[L] = (time.perf_counter() - t0) / 8
         coords[L] = np.stack([b.coords for b in bbs])
@@ -83,7 +84,7 @@ def device_run(args) -> None:
     out, work = args.out, Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model_cfg = MODEL | args.model
+    model_cfg = {k: MODEL.get(k, {}) | args.model.get(k, {}) for k in MODEL.keys() | args.model.keys()}
     report = {"device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu", "torch": torch.__version__,
               "model": model_cfg, "batch": args.batch, "crop": args.crop, "lr": args.lr}
 
@@ -139,7 +140,7 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--lengths", type=int, nargs="+", default=[60, 100, 150])
     p.add_argument("--sample-steps", type=int, default=100)
-    p.add_argument("--model", type=json.loads, default={}, help='JSON overrides of MODEL, e.g. \'{"blocks": 4}\'')
+    p.add_argument("--model", type=json.loads, default={}, help='JSON overrides of MODEL by section, e.g. \'{"trunk": {"blocks": 4}}\'')
     p.add_argument("--score", type=Path, help="instead: write the PDB files of the samples.npz in this folder to --out")
     args = p.parse_args(argv)
     if not args.out:

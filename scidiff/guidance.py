@@ -56,7 +56,7 @@ class Inpaint:
     ``values``; the output holds ``values`` exactly. ``resample > 1`` repeats each
     step after jumping back through the forward transition (RePaint, Lugmayr et al. 2022).
     Plain replacement is biased for deterministic solvers (the unknown part ignores the known one
-    early on); with them use ``resample >= 3`` (measured in ``tests/test_guidance.py``).
+    early on); with them use ``resample >= 3`` (measured in ``tests/core/test_guidance.py``).
     """
 
     mask: torch.Tensor

@@ -10,7 +10,7 @@ variables. A symmetric rotor (:func:`rotor_orders`: a phenyl ring, a tert-butyl 
 is left out of the kernel: turning it by 2pi/m gives the same heavy-atom structure, so its
 torsion says little about diversity, and a kernel that measured it modulo 2pi/m would push
 conformers off the ring's preferred orientation (measured: Platinum farther on 26 of 36 changed
-ligands, ``benchmarks/RESULTS.md``, "Particle guidance").
+ligands, ``docs/notes/molecules.md``, "Particle guidance").
 """
 from __future__ import annotations
 

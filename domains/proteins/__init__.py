@@ -35,10 +35,10 @@ LAYERS = (
 from .backbone import Backbone, read_backbone, read_backbones, write_cif, write_pdb, write_structure  # noqa: E402
 from .dataset import BackboneDataset, DatasetConfig, crop_batch  # noqa: E402
 from .frames import backbone_from_frames, frames_from_backbone, frames_from_coords  # noqa: E402
-from .model import BackboneGenerator, FrameFlowConfig  # noqa: E402
+from .model import BackboneConfig, BackboneGenerator, SamplerConfig  # noqa: E402
 from .restraints import Restraints  # noqa: E402
 
 __all__ = ["Backbone", "read_backbone", "read_backbones", "write_pdb", "write_cif", "write_structure",
            "frames_from_backbone", "frames_from_coords", "backbone_from_frames",
-           "BackboneDataset", "DatasetConfig", "crop_batch", "BackboneGenerator", "FrameFlowConfig",
+           "BackboneDataset", "DatasetConfig", "crop_batch", "BackboneGenerator", "BackboneConfig", "SamplerConfig",
            "Restraints"]

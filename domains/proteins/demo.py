@@ -3,6 +3,7 @@
 their bond validity, clashes, secondary structure and radius of gyration."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ def run(out: Path, seed: int = 0, device: str = "cpu", length: int = 100, n: int
 
     model = BackboneGenerator.from_pretrained(device=device)
     start = time.perf_counter()
-    backbones = model.sample(length, n=n, seed=seed, steps=steps, restraints=Restraints())
+    sampler = dataclasses.replace(model.config.sampler, steps=steps)
+    backbones = model.sample(length, n=n, seed=seed, sampler=sampler, restraints=Restraints())
     seconds = time.perf_counter() - start
     paths = [write_pdb(Path(out) / f"backbone_{i}.pdb", bb) for i, bb in enumerate(backbones)]
     s = evaluate_set(backbones, tm_samples=0).summary()

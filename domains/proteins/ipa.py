@@ -13,11 +13,7 @@ representation is invariant and the frames equivariant under a global rigid moti
 distances and frame-local coordinates. Padding (``mask`` False) never reaches real residues:
 padded keys get a -1e9 logit and padded residues keep their frames.
 
-Self-conditioning (FrameFlow's, ``self_condition=True``): the trunk may also be given a previous
-prediction of the clean CA positions ``sc (B, L, 3)``; their pair distances (RBF) enter the pair
-representation through a zero-initialised, bias-free projection, so ``sc=None`` (or an untrained
-projection) is exactly the model without it. The pair features stay fixed through the blocks
-(FrameFlow also refines the edges per block).
+The pair features stay fixed through the blocks (FrameFlow also refines the edges per block).
 """
 from __future__ import annotations
 
@@ -75,35 +71,23 @@ def sinusoid(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Te
 class PairFeatures(nn.Module):
     """Pair representation from relative sequence position (one-hot, clipped at ``max_rel``) and
     the CA-CA distance (RBF, 0..``d_max`` Å) of the current frames (translations in units of
-    ``length_unit`` Å), masked to real pairs. With ``self_condition``, ``forward(t, mask, sc)`` adds
-    the projected RBF of the distances between previously predicted CA positions ``sc (B, L, 3)``
-    (same unit); the projection starts at zero."""
+    ``length_unit`` Å), masked to real pairs."""
 
-    def __init__(self, c_z: int, max_rel: int = 32, bins: int = 16, d_max: float = 20.0, length_unit: float = 10.0,
-                 self_condition: bool = False):
+    def __init__(self, c_z: int, max_rel: int = 32, bins: int = 16, d_max: float = 20.0, length_unit: float = 10.0):
         super().__init__()
         self.max_rel, self.bins, self.d_max, self.length_unit = max_rel, bins, d_max, length_unit
         self.proj = nn.Linear(2 * max_rel + 1 + bins, c_z)
-        self.sc_proj = None
-        if self_condition:
-            self.sc_proj = nn.Linear(bins, c_z, bias=False)
-            nn.init.zeros_(self.sc_proj.weight)
 
     def distance_rbf(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, L, L, bins)`` RBF of the pair distances of points ``x (B, L, 3)``."""
         d = (x[:, :, None] - x[:, None]).pow(2).sum(-1).add(1e-10).sqrt() * self.length_unit
         return gaussian_rbf(d, 0.0, self.d_max, self.bins, self.d_max / self.bins, gamma=1.0)
 
-    def forward(self, t: torch.Tensor, mask: torch.Tensor, sc: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, L = mask.shape
         feats = torch.cat([relative_position_onehot(L, self.max_rel, t.device, t.dtype).expand(B, L, L, -1),
                            self.distance_rbf(t)], -1)
         z = self.proj(feats)
-        if self.sc_proj is not None:        # without sc, zero features: the same z, and DDP sees sc_proj used
-            sc_feats = self.distance_rbf(sc.to(t.dtype)) if sc is not None else t.new_zeros(B, L, L, self.bins)
-            z = z + self.sc_proj(sc_feats)
-        elif sc is not None:
-            raise ValueError("this trunk was built without self_condition; it takes no previous prediction")
         pair_mask = (mask[:, :, None] & mask[:, None])[..., None].to(t.dtype)
         return z * pair_mask
 
@@ -205,27 +189,26 @@ class IPABlock(nn.Module):
 
 class IPATrunk(nn.Module):
     """Node embedding (diffusion time, sequence position) + pair features + ``blocks`` IPA blocks
-    + a psi head. ``forward(r, t, time (B,), mask, sc=None) -> (s, R_out, t_out, psi_sincos (B, L, 2))``;
-    ``sc (B, L, 3)``: a previous prediction of the output translations (``self_condition`` only)."""
+    + a psi head. ``forward(r, t, time (B,), mask) -> (s, R_out, t_out, psi_sincos (B, L, 2))``."""
 
     def __init__(self, c_s: int = 128, c_z: int = 64, c_hidden: int = 16, heads: int = 4, qk_points: int = 4,
                  v_points: int = 8, blocks: int = 4, seq_heads: int = 4, max_rel: int = 32, rbf_bins: int = 16,
-                 length_unit: float = 10.0, self_condition: bool = False):
+                 length_unit: float = 10.0):
         super().__init__()
         self.c_s = c_s
         self.node = nn.Sequential(nn.Linear(2 * c_s, c_s), nn.ReLU(), nn.Linear(c_s, c_s), nn.LayerNorm(c_s))
-        self.pair = PairFeatures(c_z, max_rel, rbf_bins, length_unit=length_unit, self_condition=self_condition)
+        self.pair = PairFeatures(c_z, max_rel, rbf_bins, length_unit=length_unit)
         self.blocks = nn.ModuleList(IPABlock(c_s, c_z, c_hidden, heads, qk_points, v_points, seq_heads)
                                     for _ in range(blocks))
         self.psi = nn.Sequential(nn.Linear(c_s, c_s), nn.ReLU(), nn.Linear(c_s, 2))
 
-    def forward(self, r, t, time, mask, sc=None):
+    def forward(self, r, t, time, mask):
         B, L = mask.shape
         pos = torch.arange(L, device=t.device).expand(B, L)
         feats = torch.cat([sinusoid(time * 1000.0, self.c_s)[:, None].expand(B, L, -1), sinusoid(pos, self.c_s)], -1)
         m = mask[..., None].to(t.dtype)
         s = self.node(feats.to(t.dtype)) * m
-        z = self.pair(t, mask, sc)
+        z = self.pair(t, mask)
         for blk in self.blocks:
             s, r, t = blk(s, z, r, t, mask)
         psi = self.psi(s)

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     restraints = None if args.no_restraints else Restraints()
+    sampler = dataclasses.replace(model.config.sampler, **{k: v for k, v in (("steps", args.steps), ("rot_rate", args.rot_rate))
+                                                           if v is not None})
     todo = plan(args.n, args.length, motif, args.seed)
     groups: dict[tuple, list[int]] = {}
     for i, key in enumerate(todo):
@@ -84,10 +86,9 @@ def run(args: argparse.Namespace) -> int:
         for k in range(0, len(members), args.batch):
             chunk = members[k:k + args.batch]
             seed = args.seed + 1000 * chunk[0] + 1
-            res = model.sample(length, n=len(chunk), seed=seed, steps=args.steps, motif=motif,
+            res = model.sample(length, n=len(chunk), seed=seed, sampler=sampler, motif=motif,
                                positions=torch.tensor(pos) if motif is not None else None,
-                               trajectory=args.trajectory, noise_scale=args.noise_scale,
-                               restraints=restraints, rot_rate=args.rot_rate)
+                               restraints=restraints, trajectory=args.trajectory)
             bbs, paths = res if args.trajectory else (res, None)
             for j, (i, bb) in enumerate(zip(chunk, bbs)):
                 path = write_pdb(out / f"sample_{i:03d}.pdb", bb)
@@ -100,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 records[i] = rec
             print(f"sampled {sum(r is not None for r in records)}/{args.n}", file=sys.stderr)
     seconds = time.perf_counter() - start
-    rot_rate = args.rot_rate if args.rot_rate is not None else getattr(model.path.sample_rot, "rate", None)
-    manifest = {"command": sys.argv, "seconds": seconds, "rot_rate": rot_rate,
+    manifest = {"command": sys.argv, "seconds": seconds, "sampler": dataclasses.asdict(sampler),
                 "restraints": None if restraints is None else dataclasses.asdict(restraints), "samples": records}
     (out / "samples.json").write_text(json.dumps(manifest, indent=1))
     print(f"wrote {args.n} backbone(s) to {out} in {seconds:.1f} s ({seconds / args.n:.2f} s per backbone)")
@@ -117,11 +117,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, help="sampler steps (default: the model's, 100)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--noise-scale", type=float, help="reverse-SDE noise factor for diffusion-recipe models "
-                                                     "(default: the model's, 1.0; FrameDiff samples at 0.1)")
-    p.add_argument("--rot-rate", type=float, help="rate c of the exponential rotation schedule for flow-recipe "
-                                                  "models (default: the model's; 6 for the bundled weights, "
-                                                  "FrameFlow's 10 gives more helix)")
+    p.add_argument("--rot-rate", type=float, help="rate c of the exponential rotation schedule (default: the "
+                                                  "model's; 6 for the bundled weights, FrameFlow's 10 gives more helix)")
     p.add_argument("--motif", help="FILE:A10-25[,A30-40]: keep these residues, generate the rest")
     p.add_argument("--trajectory", action="store_true", help="also write each sampling path as a multi-MODEL PDB")
     p.add_argument("--no-restraints", action="store_true",

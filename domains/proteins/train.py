@@ -12,7 +12,7 @@ from pathlib import Path
 from scidiff.train import OptimConfig, TrainConfig, fit, with_defaults
 
 from .dataset import BackboneDataset, DatasetConfig, crop_batch
-from .model import BackboneGenerator, FrameFlowConfig
+from .model import BackboneConfig, BackboneGenerator
 
 
 @dataclass
@@ -23,7 +23,7 @@ class BackboneTask:
     min_length: int = 40
     max_length: int = 256
     crop_length: int = 128           # random contiguous crop per optimiser step
-    model: FrameFlowConfig = field(default_factory=FrameFlowConfig)
+    model: BackboneConfig = field(default_factory=BackboneConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=50_000, batch_size=16, checkpoint_every=1000, optim=OptimConfig(lr=1e-4, warmup=1000)))
 

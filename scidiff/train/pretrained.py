@@ -70,7 +70,7 @@ class Pretrained:
         folder = cls._resolve(name_or_folder)
         try:
             meta = json.loads((folder / "config.json").read_text())
-            config = from_dict(cls.config_class, meta["config"])
+            config = cls.config_from_dict(meta["config"])
         except FileNotFoundError:
             raise ValueError(f"{folder} has no config.json; is it a folder written by save_pretrained?") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
@@ -80,6 +80,12 @@ class Pretrained:
         model = cls(config)
         load_weights(model, folder)
         return model.to(device).eval()
+
+    @classmethod
+    def config_from_dict(cls, data: dict):
+        """The ``config_class`` instance of a saved ``config.json``'s ``"config"`` (a model whose
+        config changed shape overrides this to read older files)."""
+        return from_dict(cls.config_class, data)
 
     @classmethod
     def _resolve(cls, name_or_folder) -> Path:

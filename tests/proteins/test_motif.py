@@ -7,7 +7,7 @@ import torch
 
 from scidiff.manifolds import SO3
 from scidiff.proteins import read_backbone, write_pdb
-from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig
+from scidiff.proteins.model import BackboneConfig, BackboneGenerator, SamplerConfig, TrunkConfig
 from scidiff.geometry import rmsd
 from scidiff.proteins.motif import layout, parse_spec, read_motif
 from tests.conftest import SHARED_DATA
@@ -69,12 +69,12 @@ def test_scaffolded_samples_carry_the_motif_atoms_exactly():
     """Whatever the (untrained) network predicts, the written motif is the input one up to a
     rigid motion, its residue types are kept, and the scaffold joins it (finite, whole chain)."""
     torch.manual_seed(0)
-    model = BackboneGenerator(FrameFlowConfig(**TINY))
+    model = BackboneGenerator(BackboneConfig(trunk=TrunkConfig(**TINY)))
     bb = read_backbone(PDB)
     first = int(bb.res_num[0])
     motif = read_motif(f"{PDB}:{first + 10}-{first + 21}")
     pos = torch.arange(8, 20)
-    out = model.sample(32, n=3, seed=4, steps=10, motif=motif, positions=pos)
+    out = model.sample(32, n=3, seed=4, sampler=SamplerConfig(steps=10), motif=motif, positions=pos)
     src = motif.coords.numpy().reshape(-1, 3)
     ok = np.isfinite(src).all(-1)
     for s in out:
@@ -83,15 +83,15 @@ def test_scaffolded_samples_carry_the_motif_atoms_exactly():
         assert s.sequence[8:20] == motif.sequence and set(s.sequence[:8] + s.sequence[20:]) == {"A"}
     # the motif frames were imposed during sampling: the scaffold sees them, so the chain
     # differs from unconditional samples with the same noise
-    free = model.sample(32, n=3, seed=4, steps=10)
+    free = model.sample(32, n=3, seed=4, sampler=SamplerConfig(steps=10))
     assert not np.allclose(free[0].coords[:8], out[0].coords[:8], atol=1e-2)
 
 
 @needs_data
 def test_trajectory_runs_from_the_prior_to_the_returned_sample(tmp_path):
     torch.manual_seed(0)
-    model = BackboneGenerator(FrameFlowConfig(**TINY))
-    out, paths = model.sample(20, n=2, seed=1, steps=6, trajectory=True)
+    model = BackboneGenerator(BackboneConfig(trunk=TrunkConfig(**TINY)))
+    out, paths = model.sample(20, n=2, seed=1, sampler=SamplerConfig(steps=6), trajectory=True)
     assert len(paths) == 2 and all(len(p) == 7 for p in paths)
     rg = [float(np.sqrt(((b.ca - b.ca.mean(0)) ** 2).sum(-1).mean())) for b in paths[0]]
     assert rg[0] > 5.0                                       # the prior: ~1 nm Gaussian per axis
@@ -108,7 +108,7 @@ def test_backbones_command_writes_scaffolds_trajectories_and_a_manifest(tmp_path
     from scidiff.cli import main
 
     torch.manual_seed(0)
-    BackboneGenerator(FrameFlowConfig(**TINY)).save_pretrained(tmp_path / "m")
+    BackboneGenerator(BackboneConfig(trunk=TrunkConfig(**TINY))).save_pretrained(tmp_path / "m")
     bb = read_backbone(PDB)
     first = int(bb.res_num[0])
     spec = f"{PDB}:{bb.chain_id}{first + 3}-{first + 8}"
@@ -117,7 +117,7 @@ def test_backbones_command_writes_scaffolds_trajectories_and_a_manifest(tmp_path
     manifest = json.loads((tmp_path / "o" / "samples.json").read_text())
     meta = manifest["samples"]
     assert len(meta) == 3 and manifest["restraints"]["ca_distance"] == 4.0       # on by default
-    assert manifest["rot_rate"] == 10.0                                          # the model's own
+    assert manifest["sampler"] == {"steps": 4, "rot_rate": 10.0}                # --steps over the model's own
     motif = read_motif(spec)
     for rec in meta:
         s = read_backbone(tmp_path / "o" / rec["file"])
@@ -128,6 +128,6 @@ def test_backbones_command_writes_scaffolds_trajectories_and_a_manifest(tmp_path
     assert main(["backbones", "--length", "20", "-n", "1", "-o", str(tmp_path / "raw"), "--model", str(tmp_path / "m"),
                  "--steps", "2", "--no-restraints", "--rot-rate", "4"]) == 0
     manifest = json.loads((tmp_path / "raw" / "samples.json").read_text())
-    assert manifest["restraints"] is None and manifest["rot_rate"] == 4.0
+    assert manifest["restraints"] is None and manifest["sampler"] == {"steps": 2, "rot_rate": 4.0}
     with pytest.raises(SystemExit):
         main(["backbones", "--length", "30-20", "-o", str(tmp_path / "x")])

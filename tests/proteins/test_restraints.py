@@ -11,7 +11,7 @@ from scidiff.manifolds.so3 import rotvec_to_matrix
 from scidiff.proteins import evaluate, read_backbone
 from scidiff.proteins.frames import (C_LOCAL, CA_C_N, CN_BOND, N_LOCAL, backbone_from_frames, frames_from_coords,
                                      place_atom)
-from scidiff.proteins.model import BackboneGenerator, FrameFlowConfig
+from scidiff.proteins.model import BackboneConfig, BackboneGenerator, SamplerConfig, TrunkConfig
 from scidiff.geometry import rmsd
 from scidiff.proteins.motif import read_motif
 from scidiff.proteins.restraints import C_N_CA, PEPTIDE, Restraints
@@ -172,10 +172,10 @@ def test_restrained_sampling_gives_ideal_links_and_no_overlaps_even_from_an_untr
     ideal CA-CA and C-N distances and no CA clash; unrestrained samples of the same network have
     not. Restraints switched on only below t_max leave the early steps alone."""
     torch.manual_seed(0)
-    model = BackboneGenerator(FrameFlowConfig(**TINY))
-    free = model.sample(24, n=2, seed=0, steps=8)
-    held = model.sample(24, n=2, seed=0, steps=8, restraints=Restraints())
-    late = model.sample(24, n=2, seed=0, steps=8, restraints=Restraints(t_max=0.2))
+    model = BackboneGenerator(BackboneConfig(trunk=TrunkConfig(**TINY)))
+    free = model.sample(24, n=2, seed=0, sampler=SamplerConfig(steps=8))
+    held = model.sample(24, n=2, seed=0, sampler=SamplerConfig(steps=8), restraints=Restraints())
+    late = model.sample(24, n=2, seed=0, sampler=SamplerConfig(steps=8), restraints=Restraints(t_max=0.2))
     assert all((np.abs(evaluate.ca_bonds(b.coords) - 3.8) > 0.1).mean() > 0.5 for b in free)
     for b in held + late:
         assert np.abs(evaluate.ca_bonds(b.coords) - 3.8).max() <= 0.1 and evaluate.clashes(b.coords, threshold=3.9) == 0
@@ -185,11 +185,11 @@ def test_restrained_sampling_gives_ideal_links_and_no_overlaps_even_from_an_untr
 @needs_data
 def test_restrained_scaffolds_keep_the_motif_atoms_exactly():
     torch.manual_seed(0)
-    model = BackboneGenerator(FrameFlowConfig(**TINY))
+    model = BackboneGenerator(BackboneConfig(trunk=TrunkConfig(**TINY)))
     bb = read_backbone(PDB)
     first = int(bb.res_num[0])
     motif = read_motif(f"{PDB}:{first + 10}-{first + 21}")
-    out = model.sample(32, n=2, seed=4, steps=8, motif=motif, positions=torch.arange(8, 20), restraints=Restraints(iterations=200))
+    out = model.sample(32, n=2, seed=4, sampler=SamplerConfig(steps=8), motif=motif, positions=torch.arange(8, 20), restraints=Restraints(iterations=200))
     src = torch.tensor(motif.coords.numpy().reshape(-1, 3), dtype=f64)
     for s in out:
         got = torch.tensor(s.coords[8:20].reshape(-1, 3), dtype=f64)

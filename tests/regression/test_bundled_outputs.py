@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -95,9 +96,9 @@ def test_bundled_backbone_model(reference):
     from scidiff.proteins import BackboneGenerator, Restraints
 
     model = BackboneGenerator.from_pretrained()
-    bbs = model.sample(40, n=2, seed=0, steps=30, restraints=Restraints())
+    bbs = model.sample(40, n=2, seed=0, sampler=replace(model.config.sampler, steps=30), restraints=Restraints())
     _close(np.stack([b.coords for b in bbs]), reference["proteins/restrained"], "restrained backbones")
-    bbs = model.sample(30, n=2, seed=3, steps=20)
+    bbs = model.sample(30, n=2, seed=3, sampler=replace(model.config.sampler, steps=20))
     _close(np.stack([b.coords for b in bbs]), reference["proteins/network"], "backbones of the network alone")
 
 
