@@ -27,7 +27,14 @@ class Elsewhere(torch.Tensor):
 def elsewhere(x):
     """``x`` (a tensor, a tuple of them, or a module's parameters and buffers) on the other device."""
     if isinstance(x, torch.nn.Module):
-        return x._apply(lambda t: t.as_subclass(Elsewhere))
+        for m in x.modules():
+            for name, p in m._parameters.items():
+                if p is not None:            # a Parameter of a tensor subclass keeps the subclass
+                    m._parameters[name] = torch.nn.Parameter(p.data.as_subclass(Elsewhere), p.requires_grad)
+            for name, b in m._buffers.items():
+                if b is not None:
+                    m._buffers[name] = b.as_subclass(Elsewhere)
+        return x
     return tree_map(lambda t: t.as_subclass(Elsewhere) if isinstance(t, torch.Tensor) else t, x)
 
 
@@ -79,6 +86,16 @@ def _name(func) -> str:
 
 @contextlib.contextmanager
 def other_device():
-    """Run the block with the checks of the module docstring."""
-    with _Mode():
-        yield
+    """Run the block with the checks of the module docstring (``torch.autocast`` on the stand-in
+    device acts as on the CPU)."""
+    real = torch.autocast
+
+    def autocast(device_type, *args, **kwargs):
+        return real("cpu" if device_type == FAKE.type else device_type, *args, **kwargs)
+
+    torch.autocast = autocast
+    try:
+        with _Mode():
+            yield
+    finally:
+        torch.autocast = real

@@ -1,5 +1,6 @@
-"""Every recipe in ``examples/configs`` is a valid config of the task its ``domain`` names (the
-recipes of the shipped weights must stay runnable as the code changes)."""
+"""Every recipe in ``examples/configs`` (the shipped weights') and the core's example
+``examples/mixture.yaml`` is a valid config of the task its ``domain`` names: the recipes must
+stay runnable as the code changes."""
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,8 @@ import yaml
 
 from scidiff.train import with_defaults
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "examples" / "configs").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "examples" / "configs").glob("*.yaml")) + [ROOT / "examples" / "mixture.yaml"]
 TASKS = {"mixture": ("scidiff.train.mixture_task", "MixtureTask"),
          "molecules-torsional": ("scidiff.molecules.train", "TorsionalTask"),
          "proteins": ("scidiff.proteins.train", "BackboneTask"),

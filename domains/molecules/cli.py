@@ -22,12 +22,14 @@ EXAMPLES = """examples:
 
 
 def generators() -> dict:
-    """Method name -> factory taking the model (a folder, a bundled name or None: the default)."""
+    """Method name -> factory taking the model (a folder, a bundled name or None: the default) and
+    the torch device of a learned model."""
     from .generator import ETKDG, MMFFRelaxed
     from .pretrained import from_pretrained
 
-    return {"etkdg": lambda model: ETKDG(), "etkdg-mmff": lambda model: ETKDG(mmff=True),
-            "torsional": from_pretrained, "torsional-mmff": lambda model: MMFFRelaxed(from_pretrained(model))}
+    return {"etkdg": lambda model, device="cpu": ETKDG(), "etkdg-mmff": lambda model, device="cpu": ETKDG(mmff=True),
+            "torsional": lambda model, device="cpu": from_pretrained(model, device=device),
+            "torsional-mmff": lambda model, device="cpu": MMFFRelaxed(from_pretrained(model, device=device))}
 
 
 GUIDANCE = ("torsion_prior", "particle_guidance")      # the torsional generator's guidance weights
@@ -35,10 +37,10 @@ GUIDANCE = ("torsion_prior", "particle_guidance")      # the torsional generator
 
 @functools.lru_cache(maxsize=4)
 def _generator(method: str, model: str | None, torsion_prior: float | None = None,
-               particle_guidance: float | None = None):
-    """One generator per (method, model, weights) and process: learned weights load once.
+               particle_guidance: float | None = None, device: str = "cpu"):
+    """One generator per (method, model, weights, device) and process: learned weights load once.
     ``torsion_prior`` / ``particle_guidance`` (torsional methods) replace the model's defaults."""
-    gen = generators()[method](model)
+    gen = generators()[method](model, device)
     for key, w in zip(GUIDANCE, (torsion_prior, particle_guidance)):
         if w is not None:
             setattr(getattr(gen, "base", gen), key, w)           # inside MMFFRelaxed for -mmff
@@ -46,12 +48,12 @@ def _generator(method: str, model: str | None, torsion_prior: float | None = Non
 
 
 def _generate(job):
-    """Worker: ``(method, model, weights, records, n, seed) -> [(record, mol | None, error | None)]``,
+    """Worker: ``(method, model, weights, device, records, n, seed) -> [(record, mol | None, error | None)]``,
     the records' molecules made together (``generate_many``: one batch for a learned method);
     ``weights`` are ``_generator``'s guidance weights."""
-    method, model, weights, records, n, seed = job
+    method, model, weights, device, records, n, seed = job
     try:
-        made = _generator(method, model, *weights).generate_many([r.mol for r in records], n, seed=seed)
+        made = _generator(method, model, *weights, device=device).generate_many([r.mol for r in records], n, seed=seed)
     except (ValueError, RuntimeError) as e:             # a failure outside any one molecule
         return [(r, None, f"{r.where}: {e}") for r in records]
     return [(r, None, f"{r.where}: {m}") if isinstance(m, Exception) else (r, m, None) for r, m in zip(records, made)]
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     learned = method.startswith("torsional")
     props = {}
     if learned:                                  # a bad --model fails here, before any molecule
-        gen = _generator(method, args.model, *weights)
+        gen = _generator(method, args.model, *weights, device=args.device)
         gen = getattr(gen, "base", gen)
         props = {key: str(getattr(gen, key)) for key in GUIDANCE if hasattr(gen, key)}
     out = Path(args.output)
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             print(r.error, file=sys.stderr)
     good = [r for r in records if r.ok]
     per = args.batch_molecules if learned else 1
-    jobs = [(method, args.model, weights, good[i:i + per], args.n, args.seed)
+    jobs = [(method, args.model, weights, args.device, good[i:i + per], args.n, args.seed)
             for i in range(0, len(good), per)]
     start = time.perf_counter()
     writer = Chem.SDWriter(str(out))
@@ -171,6 +173,7 @@ def register(subparsers) -> None:
     p.add_argument("--mmff", action="store_true",
                    help="relax the conformers with MMFF94 (any method; a relaxation that changes the stereo is undone)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device of the learned model, e.g. cuda (default cpu)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--batch-molecules", type=int, default=1,
                    help="torsional: molecules sampled together in one batch (default 1). Meant for a GPU; "

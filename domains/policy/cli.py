@@ -74,7 +74,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .envs import get_task
     from .evaluate import evaluate
 
-    policy = load_policy(args.policy, args.checkpoint)
+    policy = load_policy(args.policy, args.checkpoint).to(args.device)
     if args.n_action is not None:
         c = policy.config
         if not 1 <= args.n_action <= c.horizon - c.n_obs + 1:
@@ -178,6 +178,7 @@ def register(subparsers) -> None:
     e.add_argument("--max-steps", type=int, help="env steps per episode (default: the env's, PushT 300)")
     e.add_argument("--batch", type=int, default=50, help="episodes run in lockstep (default 50)")
     e.add_argument("--seed", type=int, default=0, help="seed of the policy's sampling noise")
+    e.add_argument("--device", default="cpu", help="torch device of the policy, e.g. cuda (default cpu)")
     e.add_argument("--env", help="environment name (default: the one the policy was trained for)")
     e.add_argument("--video", help="write the first episode to this .gif or .mp4")
     e.add_argument("--json", help="also write the summary to this JSON file")

@@ -75,8 +75,8 @@ def evaluate(policy, task, *, seeds=None, states=None, max_steps: int | None = N
              video: str | Path | None = None, progress: bool = False) -> EvalResult:
     """Run one episode per seed (or per initial state ``(E, state_dim)``) and score them.
 
-    ``steps``/``method`` override the policy's sampler; ``seed`` seeds the policy's noise;
-    ``video`` writes the first episode as a GIF or MP4.
+    ``steps``/``method`` override the policy's sampler; ``seed`` seeds the policy's noise (drawn
+    on the policy's device); ``video`` writes the first episode as a GIF or MP4.
     """
     if (seeds is None) == (states is None):
         raise ValueError("give exactly one of seeds or states")
@@ -86,7 +86,7 @@ def evaluate(policy, task, *, seeds=None, states=None, max_steps: int | None = N
         raise ValueError("no episodes to run")
     max_steps = max_steps or task.max_steps
     scores, successes, lengths, frames = [], [], [], []
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(_device_of(policy)).manual_seed(seed)
     chunks = range(0, len(starts), batch)
     if progress:
         from tqdm import tqdm
@@ -127,3 +127,10 @@ def evaluate(policy, task, *, seeds=None, states=None, max_steps: int | None = N
     if video is not None:
         write_video(frames, video)
     return EvalResult(np.concatenate(scores), np.concatenate(successes), np.concatenate(lengths))
+
+
+def _device_of(policy) -> torch.device:
+    """The device of a policy's parameters (the CPU for one without any, e.g. a scripted policy)."""
+    params = getattr(policy, "parameters", None)
+    first = next(params(), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")

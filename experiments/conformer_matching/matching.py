@@ -86,28 +86,15 @@ def matched_prepare(task, mols):
     return mols
 
 
-def main(argv=None) -> int:
-    """``python -m experiments.conformer_matching.matching CONFIG [key=value ...] --out DIR``: the
-    torsional recipe (``scidiff.molecules.train``) on matched conformers."""
-    import argparse
-
-    import yaml
-
-    from scidiff.train import apply_overrides
-
-    p = argparse.ArgumentParser(description=main.__doc__.split(":")[0])
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*")
-    p.add_argument("--out", required=True)
-    p.add_argument("--resume", action="store_true")
-    a = p.parse_args(argv)
-    data = apply_overrides(yaml.safe_load(Path(a.config).read_text()) or {}, a.overrides)
-    torsional_train.run(data, Path(a.out), a.resume, prepare=matched_prepare)
-    return 0
+def run(data: dict, out: Path, resume: bool = False) -> dict:
+    """The torsional recipe (``scidiff.molecules.train``) on matched conformers."""
+    return torsional_train.run(data, out, resume, prepare=matched_prepare)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..runner import main
+
+    sys.exit(main(run, "Train the torsional model on matched conformers (an experiment)."))
 
 
-__all__ = ["local_structure", "match_torsions", "matched_conformers", "matching_rmsd", "matched_prepare", "with_coordinates"]
+__all__ = ["local_structure", "match_torsions", "matched_conformers", "matching_rmsd", "matched_prepare", "run", "with_coordinates"]

@@ -9,16 +9,14 @@ go to ``OUT/model`` (``FlowConformers.from_pretrained(OUT / "model")`` for confo
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from scidiff.molecules.train import ConformerDataset, load_molecules, validation_loss
-from scidiff.train import OptimConfig, TrainConfig, apply_overrides, fit, with_defaults
+from scidiff.train import OptimConfig, TrainConfig, fit, with_defaults
 
+from ..runner import main
 from .coordinate_flow import CoordinateFlow, CoordinateFlowConfig
 
 
@@ -47,17 +45,5 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
                resume=resume, eval_fn=evaluate)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Train the all-atom EGNN flow (an experiment).")
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*")
-    p.add_argument("--out", required=True)
-    p.add_argument("--resume", action="store_true")
-    a = p.parse_args(argv)
-    data = apply_overrides(yaml.safe_load(Path(a.config).read_text()) or {}, a.overrides)
-    run(data, Path(a.out), a.resume)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "Train the all-atom EGNN flow (an experiment)."))

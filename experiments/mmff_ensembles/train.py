@@ -9,19 +9,18 @@ ensembles; the others keep one conformer, relaxed with ``relax_conformers``).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rdkit import Chem
 
 from scidiff.molecules import train as torsional_train
 from scidiff.molecules.data import default_cache_dir
 from scidiff.molecules.featurize import rotatable_bonds
-from scidiff.train import apply_overrides, from_dict
+from scidiff.train import from_dict
 
+from ..runner import main
 from .ensembles import ensemble_conformers
 
 
@@ -66,17 +65,5 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     return torsional_train.run(data, out, resume, prepare=ensemble_prepare(ens))
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*")
-    p.add_argument("--out", required=True)
-    p.add_argument("--resume", action="store_true")
-    a = p.parse_args(argv)
-    data = apply_overrides(yaml.safe_load(Path(a.config).read_text()) or {}, a.overrides)
-    run(data, Path(a.out), a.resume)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, __doc__.split("\n\n")[0]))

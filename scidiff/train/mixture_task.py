@@ -18,8 +18,9 @@ from ..metrics import SlicedW2
 from ..nn.mlp import MLPConfig, TimeMLP
 from ..processes import EDM, VE, VP, RectifiedFlow, SubVP
 from ..samplers import sample
-from .config import save_config, with_defaults
-from .trainer import TrainConfig, Trainer
+from .config import with_defaults
+from .fit import fit
+from .trainer import TrainConfig
 
 PROCESSES = {"vp": VP, "vp-cosine": lambda: VP("cosine"), "subvp": SubVP, "ve": VE, "edm": EDM, "rf": RectifiedFlow}
 
@@ -46,8 +47,6 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
     proc = PROCESSES[task.process]()
     target = ring_mixture()
     points = target.sample(task.data_size, generator=torch.Generator().manual_seed(task.train.seed)).float()
-    torch.manual_seed(task.train.seed)
-    model = TimeMLP(task.model)
     sw = SlicedW2(target, task.eval_samples, generator=torch.Generator().manual_seed(0))
 
     def loss_fn(net, batch, generator):
@@ -61,11 +60,5 @@ def run(data: dict, out: Path, resume: bool = False) -> dict:
                        device=next(ema_model.parameters()).device)
         return {"sliced_w2": sw(x)}
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(task, out / "config.yaml")
-    trainer = Trainer(model, loss_fn, points, task.train, out, eval_fn=evaluate, eval_metric="sliced_w2")
-    last = trainer.fit(resume=resume)
-    if trainer.dist.main and not last.get("interrupted"):
-        trainer.ema.model.save_pretrained(out / "model")
-    return last
+    return fit(task, lambda: TimeMLP(task.model), loss_fn, points, out, resume=resume, eval_fn=evaluate,
+               eval_metric="sliced_w2")

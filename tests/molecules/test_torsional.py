@@ -350,3 +350,16 @@ def test_generate_many_takes_a_conformer_count_per_molecule(generator):
         generator.generate_many(["CCCCO", IBUPROFEN, "CCO"], [1, 3])
     with pytest.raises(ValueError, match="n must be >= 1"):
         generator.generate_many(["CCCCO"], 0)
+
+
+def test_training_and_sampling_keep_to_the_model_device():
+    """The loss and the sampler run with every tensor on the model's device (a stand-in second
+    device, ``tests/device_check.py``)."""
+    from tests.device_check import elsewhere, on_other_device, other_device
+
+    torch.manual_seed(0)
+    batch = Batch.from_data_list([featurize(embedded(s)) for s in ("CCCCO", IBUPROFEN)])
+    model = elsewhere(TorsionalDiffusion(net=TINY))
+    with other_device():
+        on_model = batch.to(model.device)
+        assert on_other_device(model(on_model)) and on_other_device(model.sample(on_model, steps=3))

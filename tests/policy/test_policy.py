@@ -140,3 +140,19 @@ def test_clip_sample_clamps_every_denoised_plan(clip):
         module.sample = old
     assert len(seen) == 4
     assert (max(seen) <= 1.0) == clip
+
+
+def test_acting_and_training_keep_to_the_policy_device():
+    """With the policy on another device (``tests/device_check.py``) every tensor of ``act`` and
+    of the training loss follows it; numpy observations go in and numpy actions come out."""
+    from tests.device_check import elsewhere, on_other_device, other_device
+
+    torch.manual_seed(0)
+    policy = DiffusionPolicy(PolicyConfig(obs_dim=5, action_dim=2, unet=UnetConfig(down_dims=[16, 32], time_dim=16)))
+    policy = elsewhere(policy.fit_normalizers(np.random.randn(50, 5), np.random.randn(50, 2)))
+    with other_device():
+        policy.reset()
+        action = policy.act(np.zeros(5, dtype=np.float32))
+        assert isinstance(action, np.ndarray) and action.shape == (2,)
+        batch = {"obs": elsewhere(torch.randn(4, 2, 5)), "action": elsewhere(torch.randn(4, 16, 2))}
+        assert on_other_device(policy(batch))

@@ -381,3 +381,14 @@ def test_models_saved_with_the_flat_config_still_load(tmp_path):
                                                                 "config": {**flat, key: value}}))
         with pytest.raises(ValueError, match="no longer ships"):
             BackboneGenerator.from_pretrained(tmp_path / "m")
+
+
+def test_sampling_feeds_the_network_on_its_own_device():
+    """The sampler integrates on the host (the restraints and motifs work there in float64) and
+    hands the network its inputs on the network's device (a stand-in, ``tests/device_check.py``)."""
+    from tests.device_check import elsewhere, other_device
+
+    model = elsewhere(BackboneGenerator(tiny()))
+    with other_device():
+        r, x, psi = model.sample_frames(12, n=2, seed=None, sampler=steps(3))
+    assert r.shape == (2, 12, 3, 3) and x.shape == (2, 12, 3) and bool(torch.isfinite(x).all())
