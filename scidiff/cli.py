@@ -6,6 +6,7 @@ one line which extra to install. Warnings reach the user as one plain line each.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from importlib.metadata import entry_points
@@ -47,6 +48,8 @@ def _unavailable(name: str, extra: str | None, error: ImportError):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scidiff", description="Diffusion and flow-matching models for science.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (also SCIDIFF_DEBUG=1); may go anywhere on the line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for ep in sorted(entry_points(group="scidiff.commands"), key=lambda e: e.name):
         extra = extra_of(ep.value)
@@ -66,7 +69,33 @@ def plain_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+# what a user can act on: the exception's own sentence is the message
+EXPECTED = (ValueError, OSError, FloatingPointError, RuntimeError)
+
+
+def check_device(name: str) -> None:
+    """``ValueError`` in one sentence when ``--device`` names no device this machine has."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device {name!r} is not a torch device (cpu, cuda, cuda:1, mps ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: this machine has no CUDA device (torch {torch.__version__}); use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available here; use --device cpu")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a sub-command. Exit codes: 0 done, 1 an error (one line on stderr naming the input and
+    what to do), 2 a usage error, 130 interrupted (Ctrl-C). ``--debug`` anywhere on the line, or
+    ``SCIDIFF_DEBUG=1``, shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("SCIDIFF_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     warnings.formatwarning = plain_warning
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -77,14 +106,30 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    where = f"scidiff {args.command}"
     try:
+        if getattr(args, "device", None):
+            check_device(args.device)
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\n{where}: interrupted; files written so far are complete", file=sys.stderr)
+        return 130
     except ImportError as e:
-        print(f"scidiff {args.command}: error: {missing_extra(getattr(args, 'extra', None), e)}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
-        print(f"scidiff {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        if debug:
+            raise
+        print(f"{where}: error: {missing_extra(getattr(args, 'extra', None), e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001  (the boundary: every failure ends in one sentence)
+        if debug:
+            raise
+        if isinstance(e, EXPECTED):
+            print(f"{where}: error: {e}", file=sys.stderr)
+        else:
+            print(f"{where}: error: {type(e).__name__}: {e} (unexpected; run again with --debug for the "
+                  f"traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -225,9 +225,9 @@ def test_train_cli_bad_config(tmp_path, capsys):
     from scidiff.cli import main
 
     (tmp_path / "c.yaml").write_text("domain: chemistry\n")
-    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o")]) == 1
     assert "'domain' must name a training task" in capsys.readouterr().err
-    assert main(["train", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["train", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 1
 
 
 def test_train_cli_takes_overrides_before_or_after_the_options(tmp_path, capsys):

@@ -110,7 +110,7 @@ def test_eval_command_on_a_saved_policy(tmp_path, capsys):
     assert "DP score" in out and "success rate" in out and "ddim x 2 steps" in out
     assert json.loads((tmp_path / "s.json").read_text())["episodes"] == 3
     (tmp_path / "bad.txt").write_text("1 2 3\n")
-    assert main(["policy", "eval", str(tmp_path / "run"), "--states", str(tmp_path / "bad.txt"), "--quiet"]) == 2
+    assert main(["policy", "eval", str(tmp_path / "run"), "--states", str(tmp_path / "bad.txt"), "--quiet"]) == 1
     assert "5 numbers per row" in capsys.readouterr().err
 
 
@@ -128,12 +128,12 @@ def test_train_command_trains_resumes_and_refuses_to_overwrite(tmp_path, capsys)
     assert main(args + ["--steps", "2"] + small) == 0
     first = DiffusionPolicy.from_pretrained(tmp_path / "run" / "model")
     assert (first.config.env, first.config.obs_dim, first.config.unet.down_dims) == ("pusht", 18, [16, 32])
-    assert main(args + ["--steps", "4"] + small) == 2
+    assert main(args + ["--steps", "4"] + small) == 1
     assert "--resume" in capsys.readouterr().err
     assert main(args + ["--steps", "4", "--resume"] + small) == 0
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 4
-    assert main(["policy", "train", "--demos", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r2")]) == 2
+    assert main(["policy", "train", "--demos", str(tmp_path / "none.npz"), "--out", str(tmp_path / "r2")]) == 1
     assert "none.npz do not exist" in capsys.readouterr().err
 
 
