@@ -91,6 +91,7 @@ def _manifold_log_prob(model, proc: ManifoldProcess, x, steps: int, t_min: float
     flat coordinates on tori and R^d, the body frame on SO(3)). Integrated data -> prior by RK4
     with every stage moved through the exponential map; ``x`` a tensor or a tuple (products)."""
     m = proc.manifold
+    m.check(x, "x")
     times = torch.linspace(t_min, proc.t_max, steps + 1, dtype=torch.float64).tolist()
     dev = tree_leaves(x)[0].device
 

@@ -112,6 +112,7 @@ def manifold_loss(model, proc, x0, *, t: torch.Tensor | None = None, generator: 
     weighted by ``proc.loss_weight(t)``. ``x0``: points (n, ...) or a tuple of them."""
     if reduction not in ("mean", "none"):
         raise ValueError(f"unknown reduction {reduction!r}; valid: 'mean', 'none'")
+    proc.manifold.check(x0, "x0")
     first = x0[0] if isinstance(x0, tuple) else x0
     n = first.shape[0]
     if t is None:

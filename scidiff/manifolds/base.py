@@ -38,6 +38,20 @@ class Manifold:
         return torch.randn(x.shape[: x.dim() - len(self.point_shape)] + self.tangent_shape,
                            generator=generator, dtype=x.dtype, device=x.device)
 
+    def check(self, x, what: str = "points"):
+        """``x`` itself, or ``ValueError`` in one sentence when it is not a batch of points of this
+        manifold (trailing shape ``point_shape``, finite values; subclasses add their own rule).
+        Meant for public entry points, not for every step of a sampler."""
+        if not torch.is_tensor(x):
+            raise ValueError(f"{what} must be a tensor of {self!r} points, got {type(x).__name__}")
+        shape = tuple(self.point_shape)
+        if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape):]) != shape:
+            raise ValueError(f"{what} of {self!r} must have shape (..., {', '.join(map(str, shape))}), "
+                             f"got {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{what} hold NaN or Inf")
+        return x
+
     def dist(self, x, y) -> torch.Tensor:
         """Geodesic distance."""
         v = self.log(x, y)

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .so3 import matrix_to_rotvec, rotvec_to_matrix
+from .so3 import SO3, matrix_to_rotvec, rotvec_to_matrix
 
 SWITCH = 1.0
 L_MAX = 60
@@ -70,10 +70,11 @@ class IGSO3:
         self.sigma = torch.as_tensor(sigma, dtype=torch.float64, device=device)
         if bool((self.sigma <= 0).any()):
             raise ValueError("sigma must be positive")
-        self.mean = torch.eye(3, dtype=torch.float64, device=device) if mean is None else mean.to(torch.float64)
+        self.mean = torch.eye(3, dtype=torch.float64, device=device) if mean is None else \
+            SO3().check(mean.to(torch.float64), "the IGSO3 mean")
 
     def _relative(self, r):
-        return matrix_to_rotvec(self.mean.transpose(-1, -2) @ r.to(torch.float64))
+        return matrix_to_rotvec(self.mean.transpose(-1, -2) @ SO3().check(r, "rotations").to(torch.float64))
 
     def log_prob(self, r: torch.Tensor) -> torch.Tensor:
         """``r (..., 3, 3)`` -> log-density ``(...)``."""

@@ -54,6 +54,15 @@ class Product(Manifold):
     def volume(self):
         return math.prod(m.volume() for m in self.factors)
 
+    def check(self, x, what: str = "points"):
+        """Each factor's check on its entry of the tuple ``x``."""
+        if not isinstance(x, tuple) or len(x) != len(self.factors):
+            raise ValueError(f"{what} of {self!r} must be a tuple of {len(self.factors)} tensors")
+        firsts = {len(a) for a in x if torch.is_tensor(a)}
+        if len(firsts) > 1:
+            raise ValueError(f"{what}: the factors hold different numbers of samples {sorted(firsts)}")
+        return tuple(m.check(a, f"{what} (factor {i})") for i, (m, a) in enumerate(zip(self.factors, x)))
+
     def __repr__(self):
         return f"Product({self.factors})"
 

@@ -127,5 +127,20 @@ class SO3(Manifold):
     def volume(self):
         return 8 * math.pi**2
 
+    def check(self, x, what: str = "points", tol: float = 1e-3):
+        """Also: every matrix a rotation, ``R^T R = I`` and ``det R = +1`` within ``tol`` (a
+        reflection or a general matrix is not a point of SO(3))."""
+        super().check(x, what)
+        eye = torch.eye(3, dtype=x.dtype, device=x.device)
+        err = (x.transpose(-1, -2) @ x - eye).abs().amax((-1, -2))
+        det = torch.linalg.det(x)
+        bad = (err > tol) | ((det - 1).abs() > tol)
+        if bool(bad.any()):
+            i = int(bad.flatten().nonzero()[0])
+            raise ValueError(f"{what} hold matrices that are not rotations (first: index {i}, |R^T R - I| = "
+                             f"{float(err.flatten()[i]):.3g}, det = {float(det.flatten()[i]):.3g}); reflections "
+                             "and general matrices are not points of SO(3)")
+        return x
+
     def __repr__(self):
         return "SO3()"

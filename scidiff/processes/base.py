@@ -22,6 +22,24 @@ from ..parameterization import per_sample
 Time = torch.Tensor | float
 
 
+def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None,
+                open_lo: bool = True) -> float:
+    """``value`` as a float, or ``ValueError`` naming ``name`` when it is not finite or lies outside
+    (lo, hi] (``open_lo``) or [lo, hi]."""
+    value = float(value)
+    low_bad = lo is not None and (value <= lo if open_lo else value < lo)
+    if not math.isfinite(value) or low_bad or (hi is not None and value > hi):
+        bounds = f"{'(' if open_lo else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+        raise ValueError(f"{name} must be a finite number in {bounds}, got {value}")
+    return value
+
+
+def check_increasing(names: tuple[str, str], lo: float, hi: float) -> None:
+    """``ValueError`` unless ``lo < hi`` (two schedule ends, named)."""
+    if not lo < hi:
+        raise ValueError(f"need {names[0]} < {names[1]}, got {names[0]}={lo}, {names[1]}={hi}")
+
+
 def as_time(t: Time) -> torch.Tensor:
     """Tensor view of ``t`` (Python numbers become float64); raises ``ValueError`` when any value lies outside [0, 1]."""
     t = t if torch.is_tensor(t) else torch.as_tensor(t, dtype=torch.float64)

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from .base import GaussianProcess
+from .base import GaussianProcess, check_increasing, check_range
 
 
 class VP(GaussianProcess):
@@ -35,9 +35,12 @@ class VP(GaussianProcess):
                  s: float = 0.008, t_min: float | None = None, t_max: float | None = None):
         if schedule not in ("linear", "cosine"):
             raise ValueError(f"unknown VP schedule {schedule!r}; valid: 'linear', 'cosine'")
-        self.schedule, self.beta_min, self.beta_max, self.s = schedule, beta_min, beta_max, s
-        self.t_min = t_min if t_min is not None else (1e-3 if schedule == "linear" else 1e-4)
-        self.t_max = t_max if t_max is not None else (1.0 if schedule == "linear" else 0.9946)
+        beta_min, s = check_range("beta_min", beta_min, 0.0, open_lo=False), check_range("s", s, 0.0)
+        check_increasing(("beta_min", "beta_max"), beta_min, check_range("beta_max", beta_max, 0.0))
+        self.schedule, self.beta_min, self.beta_max, self.s = schedule, beta_min, float(beta_max), s
+        self.t_min = check_range("t_min", t_min if t_min is not None else (1e-3 if schedule == "linear" else 1e-4), 0.0, 1.0)
+        self.t_max = check_range("t_max", t_max if t_max is not None else (1.0 if schedule == "linear" else 0.9946), 0.0, 1.0)
+        check_increasing(("t_min", "t_max"), self.t_min, self.t_max)
 
     # log alpha and its derivative; sigma follows from alpha^2 + sigma^2 = 1
     def _log_alpha(self, t):
@@ -90,7 +93,9 @@ class VE(GaussianProcess):
     """Variance-exploding SDE, sigma(t)^2 = s_min^2 ((s_max/s_min)^(2t) - 1) from the data at t=0."""
 
     def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, t_min: float = 1e-5):
-        self.sigma_min, self.sigma_max, self.t_min = sigma_min, sigma_max, t_min
+        check_increasing(("sigma_min", "sigma_max"), check_range("sigma_min", sigma_min, 0.0),
+                         check_range("sigma_max", sigma_max, 0.0))
+        self.sigma_min, self.sigma_max, self.t_min = float(sigma_min), float(sigma_max), check_range("t_min", t_min, 0.0, 1.0)
 
     def _alpha(self, t):
         return torch.ones_like(t)
@@ -117,6 +122,9 @@ class EDM(GaussianProcess):
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
                  sigma_data: float = 0.5):
+        check_increasing(("sigma_min", "sigma_max"), check_range("sigma_min", sigma_min, 0.0),
+                         check_range("sigma_max", sigma_max, 0.0))
+        check_range("rho", rho, 0.0), check_range("sigma_data", sigma_data, 0.0)
         self.sigma_min, self.sigma_max, self.rho, self.sigma_data = sigma_min, sigma_max, rho, sigma_data
         self.t_min = sigma_min / sigma_max
 
@@ -137,7 +145,7 @@ class RectifiedFlow(GaussianProcess):
     """Flow matching on the straight path: alpha = 1 - t, sigma = t (velocity eps - x0)."""
 
     def __init__(self, t_min: float = 1e-3):
-        self.t_min = t_min
+        self.t_min = check_range("t_min", t_min, 0.0, 1.0)
 
     def _alpha(self, t):
         return 1 - t

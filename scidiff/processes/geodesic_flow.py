@@ -7,6 +7,7 @@ import torch
 
 from ..manifolds import Manifold
 from ..parameterization import per_sample
+from .base import check_range
 from .manifold import ManifoldProcess, PathSample
 
 
@@ -21,6 +22,9 @@ class GeodesicFlow(ManifoldProcess):
     def __init__(self, manifold: Manifold, prior="uniform", schedule: str = "linear", rate: float = 10.0):
         if schedule not in ("linear", "exp"):
             raise ValueError(f"unknown schedule {schedule!r}; valid: 'linear', 'exp'")
+        if isinstance(prior, str) and prior not in ("uniform", "normal"):
+            raise ValueError(f"unknown prior {prior!r}; valid: 'uniform', 'normal' or an IGSO3 / WrappedNormal")
+        rate = check_range("rate", rate, 0.0)
         self.manifold, self.prior, self.schedule, self.rate = manifold, prior, schedule, rate
 
     def data_fraction(self, t):

@@ -7,6 +7,7 @@ import torch
 
 from ..manifolds import IGSO3, SO3, Manifold, Torus, WrappedNormal
 from ..manifolds.so3 import matrix_to_rotvec
+from .base import check_increasing, check_range
 from .manifold import ManifoldProcess, PathSample
 
 
@@ -38,6 +39,9 @@ class HeatDiffusion(ManifoldProcess):
             raise ValueError(f"HeatDiffusion runs on Torus or SO3, not {manifold!r}")
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+        check_increasing(("sigma_min", "sigma_max"), check_range("sigma_min", sigma_min, 0.0),
+                         check_range("sigma_max", sigma_max, 0.0))
+        check_range("t_min", t_min, 0.0, 1.0)
         self.manifold, self.schedule, self.t_min = manifold, schedule, t_min
         self.sigma_min, self.sigma_max = sigma_min, sigma_max
         self._s, self._ds = SCHEDULES[schedule](sigma_min, sigma_max)

@@ -147,7 +147,9 @@ def _manifold_run(model, proc: ManifoldProcess, shape, steps, method, grid, gene
             raise ValueError("give the number of samples (shape (n,)) or an initial x_init")
         dev = device if device is not None else (generator.device if generator is not None else None)
         x_init = proc.prior_sample(n, generator=generator, device=dev)
-    elif shape is not None and (shape if isinstance(shape, int) else shape[0]) != tree_leaves(x_init)[0].shape[0]:
+    else:
+        proc.manifold.check(x_init, "x_init")
+    if shape is not None and (shape if isinstance(shape, int) else shape[0]) != tree_leaves(x_init)[0].shape[0]:
         raise ValueError(f"shape {shape} does not match x_init's {tree_leaves(x_init)[0].shape[0]} samples")
     like = x_init
 

@@ -40,7 +40,7 @@ def test_conformers_eval_of_a_file_against_itself_is_perfect(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1 molecules compared" in text
     assert "0.5        100.0% / 100.0%   0.000 / 0.000" in text
-    assert main(["conformers-eval", str(out), str(tmp_path / "none.sdf")]) == 2
+    assert main(["conformers-eval", str(out), str(tmp_path / "none.sdf")]) == 1
 
 
 def test_learned_method_with_a_model_folder_keeps_stereo(tmp_path, capsys):
@@ -62,9 +62,9 @@ def test_learned_method_with_a_model_folder_keeps_stereo(tmp_path, capsys):
     ref = Chem.AddHs(Chem.MolFromSmiles(smiles))
     assert all(stereo_preserved(ref, m) for m in mols)
     capsys.readouterr()
-    assert main(["conformers", smiles, "-o", str(out), "--method", "etkdg", "--model", str(tmp_path / "tor")]) == 2
+    assert main(["conformers", smiles, "-o", str(out), "--method", "etkdg", "--model", str(tmp_path / "tor")]) == 1
     assert "--model is for the learned method" in capsys.readouterr().err
-    assert main(["conformers", smiles, "-o", str(out), "--method", "torsional", "--model", str(tmp_path / "none")]) == 2
+    assert main(["conformers", smiles, "-o", str(out), "--method", "torsional", "--model", str(tmp_path / "none")]) == 1
     assert "not a folder" in capsys.readouterr().err
 
 
@@ -89,7 +89,7 @@ def test_learned_method_batches_molecules_and_still_names_the_bad_line(tmp_path,
     for m in mols[4:6]:
         Chem.AssignStereochemistryFrom3D(m)
         assert Chem.FindMolChiralCenters(m) == Chem.FindMolChiralCenters(ibu)         # as written in the input
-    assert main(args[:-3] + ["--batch-molecules", "0"]) == 2
+    assert main(args[:-3] + ["--batch-molecules", "0"]) == 1
 
 
 def test_mmff_relaxes_the_output_of_a_learned_method(tmp_path):
@@ -117,7 +117,59 @@ def test_guidance_flags_set_the_weight_and_it_is_recorded(tmp_path, capsys, flag
     assert all((a == b).all() for a, b in zip(made[None], made[default]))
     assert not all((a == b).all() for a, b in zip(made[None], made["0"]))
     out = str(tmp_path / "x.sdf")
-    assert main(["conformers", "CCCO", "-o", out, "--method", "etkdg", flag, "1"]) == 2
+    assert main(["conformers", "CCCO", "-o", out, "--method", "etkdg", flag, "1"]) == 1
     assert f"{flag} is for the torsional methods, not etkdg" in capsys.readouterr().err
-    assert main(["conformers", "CCCO", "-o", out, flag, "-1"]) == 2
+    assert main(["conformers", "CCCO", "-o", out, flag, "-1"]) == 1
     assert f"{flag} must be >= 0" in capsys.readouterr().err
+
+
+def _records(path):
+    return [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
+
+
+def test_salts_keep_their_largest_fragment_or_every_fragment_apart(tmp_path, capsys):
+    """Embedded together, the fragments of a salt land on top of each other; by default the
+    counter-ion goes (and is named in the record), with --keep-fragments both are embedded apart."""
+    import numpy as np
+
+    out = tmp_path / "salt.sdf"
+    assert main(["conformers", "CC(=O)[O-].[Na+]", "-n", "2", "--method", "etkdg", "-o", str(out)]) == 0
+    assert "kept their largest fragment" in capsys.readouterr().out
+    recs = _records(out)
+    assert len(recs) == 2 and all(len(Chem.GetMolFrags(m)) == 1 and m.GetProp("stripped_fragments") == "[Na+]"
+                                  for m in recs)
+    out2 = tmp_path / "both.sdf"
+    assert main(["conformers", "CCCCCCO.CCCCCCO", "-n", "2", "-o", str(out2), "--keep-fragments"]) == 0
+    for m in _records(out2):
+        a, b = (m.GetConformer().GetPositions()[list(f)] for f in Chem.GetMolFrags(m))
+        assert len(a) == len(b) == 21 and np.linalg.norm(a[:, None] - b[None], axis=-1).min() >= 3.0
+        assert m.GetProp("generator") == "torsional" and not m.HasProp("stripped_fragments")
+    from scidiff.molecules import ETKDG
+
+    with pytest.raises(ValueError, match="2 fragments"):
+        ETKDG().generate("CC(=O)[O-].[Na+]", 1)
+
+
+def test_each_record_names_its_generator_and_keeps_its_own_properties(tmp_path):
+    out = tmp_path / "o.sdf"
+    assert main(["conformers", "CCO", "-n", "2", "-o", str(out)]) == 0              # rigid: ETKDG fills in
+    assert [(m.GetProp("method"), m.GetProp("generator")) for m in _records(out)] == [("torsional", "etkdg")] * 2
+    assert main(["conformers", "CCCCO", "-n", "3", "--method", "etkdg", "--mmff", "-o", str(out), "--overwrite"]) == 0
+    recs = _records(out)
+    energies = [float(m.GetProp("mmff_energy")) for m in recs]
+    assert [m.GetProp("conformer") for m in recs] == ["0", "1", "2"] and len(set(energies)) == 3
+    assert all(m.GetProp("mmff_converged") in ("True", "False") and m.GetProp("generator") == "etkdg" for m in recs)
+
+
+def test_outputs_are_not_overwritten_and_nothing_written_is_an_error(tmp_path, capsys):
+    out = tmp_path / "o.sdf"
+    out.write_text("keep me")
+    assert main(["conformers", "CCO", "--method", "etkdg", "-o", str(out)]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_text() == "keep me"
+    assert main(["conformers", "CCO", "--method", "etkdg", "-o", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    bad = tmp_path / "bad.smi"
+    bad.write_text("C1CC\nnot_a_smiles\n")
+    assert main(["conformers", str(bad), "--method", "etkdg", "-o", str(tmp_path / "none.sdf")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.smi line 1" in err and "bad.smi line 2" in err and "no conformer was written (2 input record(s))" in err
