@@ -2,8 +2,12 @@
 
 Every input molecule is handled on its own: a molecule that cannot be read or embedded gets
 one line on stderr naming its line or record and the reason, the others are still written, and
-a summary ends the run (exit code 0, or 1 with ``--strict`` when anything failed). Conformers
-are written as they are made, so an interrupted run keeps what it finished.
+a summary ends the run (exit code 0; 1 when nothing was written, or with ``--strict`` when
+anything failed). Conformers are written as they are made, so an interrupted run keeps what it
+finished. A salt or mixture keeps its largest organic fragment (the others are named in the
+record's ``stripped_fragments``), or with ``--keep-fragments`` has every fragment embedded, apart.
+Each record names the ``generator`` that made its conformer, with its own properties (MMFF94
+energy and convergence with ``--mmff``). An existing output file is kept unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -50,19 +54,36 @@ def _generator(method: str, model: str | None, torsion_prior: float | None = Non
 def _generate(job):
     """Worker: ``(method, model, weights, device, records, n, seed) -> [(record, mol | None, error | None)]``,
     the records' molecules made together (``generate_many``: one batch for a learned method);
-    ``weights`` are ``_generator``'s guidance weights."""
+    ``weights`` are ``_generator``'s guidance weights. A record of several fragments (kept with
+    ``--keep-fragments``) has each embedded apart (``generate_apart``)."""
+    from rdkit import Chem
+
+    from .generator import generate_apart
+
     method, model, weights, device, records, n, seed = job
     try:
-        made = _generator(method, model, *weights, device=device).generate_many([r.mol for r in records], n, seed=seed)
+        gen = _generator(method, model, *weights, device=device)
+        whole = [r for r in records if len(Chem.GetMolFrags(r.mol)) == 1]
+        made = dict(zip((r.where for r in whole), gen.generate_many([r.mol for r in whole], n, seed=seed)))
+        for r in records:
+            if r.where not in made:
+                try:
+                    made[r.where] = generate_apart(gen, r.mol, n, seed=seed)
+                except (ValueError, RuntimeError) as e:
+                    made[r.where] = e
     except (ValueError, RuntimeError) as e:             # a failure outside any one molecule
         return [(r, None, f"{r.where}: {e}") for r in records]
-    return [(r, None, f"{r.where}: {m}") if isinstance(m, Exception) else (r, m, None) for r, m in zip(records, made)]
+    return [(r, None, f"{r.where}: {made[r.where]}") if isinstance(made[r.where], Exception) else (r, made[r.where], None)
+            for r in records]
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from rdkit import Chem
     from tqdm import tqdm
 
+    from .chem import largest_fragment, write_conformers
     from .inputs import read_molecules
 
     method = f"{args.method}-mmff" if args.mmff and not args.method.endswith("-mmff") else args.method
@@ -88,19 +109,28 @@ def run(args: argparse.Namespace) -> int:
         gen = getattr(gen, "base", gen)
         props = {key: str(getattr(gen, key)) for key in GUIDANCE if hasattr(gen, key)}
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise ValueError(f"-o {out} is a folder; name the .sdf file to write")
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it or choose another -o")
     records = list(read_molecules(args.input, column=args.column, name_column=args.name_column))
-    failures, written, molecules = [], 0, 0
+    failures, written, molecules, stripped = [], 0, 0, {}
     for r in records:
         if not r.ok:
             failures.append(r.error)
             print(r.error, file=sys.stderr)
     good = [r for r in records if r.ok]
+    if not args.keep_fragments:                  # salts and mixtures: the largest organic fragment
+        for i, r in enumerate(good):
+            kept, others = largest_fragment(r.mol)
+            if others:
+                good[i], stripped[r.where] = replace(r, mol=kept), ".".join(others)
     per = args.batch_molecules if learned else 1
     jobs = [(method, args.model, weights, args.device, good[i:i + per], args.n, args.seed)
             for i in range(0, len(good), per)]
     start = time.perf_counter()
-    writer = Chem.SDWriter(str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer, pool = Chem.SDWriter(str(out)), None
     try:
         if args.workers > 1:
             import multiprocessing as mp
@@ -116,25 +146,30 @@ def run(args: argparse.Namespace) -> int:
                 failures.append(error)
                 tqdm.write(error, file=sys.stderr)
                 continue
-            for i, conf in enumerate(mol.GetConformers()):
-                mol.SetProp("_Name", record.name)
-                for key, value in (("source", record.where), ("method", method), ("seed", str(args.seed)),
-                                   ("conformer", str(i))):
-                    mol.SetProp(key, value)
-                for key, value in props.items():
-                    mol.SetProp(key, value)
-                writer.write(mol, confId=conf.GetId())
-                written += 1
+            mol.SetProp("_Name", record.name)
+            fields = {"source": record.where, "method": method, "seed": args.seed, **props}
+            if record.where in stripped:
+                fields["stripped_fragments"] = stripped[record.where]
+            written += write_conformers(writer, mol, fields, generator=method.split("-")[0])
             writer.flush()
             molecules += 1
         bar.close()
-        if pool is not None:
-            pool.close()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {written} conformers of {molecules} molecules are in {out}", file=sys.stderr)
+        raise
     finally:
+        if pool is not None:
+            pool.terminate()
         writer.close()
     seconds = time.perf_counter() - start
     print(f"wrote {written} conformers of {molecules} molecules to {out} with {method} in {seconds:.1f} s; "
           f"{len(failures)} molecule(s) failed" + (" (listed above)" if failures else ""))
+    if stripped:
+        print(f"{len(stripped)} salt(s) or mixture(s) kept their largest fragment (the others are in the SDF's "
+              f"stripped_fragments; --keep-fragments embeds every fragment)")
+    if not written:
+        print(f"scidiff conformers: error: no conformer was written ({len(records)} input record(s))", file=sys.stderr)
+        return 1
     return 1 if failures and args.strict else 0
 
 
@@ -182,6 +217,9 @@ def register(subparsers) -> None:
     p.add_argument("--column", help="CSV column holding the SMILES (default: smiles/SMILES/...)")
     p.add_argument("--name-column", help="CSV column naming each molecule")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any molecule failed")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--keep-fragments", action="store_true",
+                   help="salts and mixtures: embed every fragment, apart (default: keep the largest organic one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -17,6 +17,7 @@ DRUGS = {
 def run(out: Path, seed: int = 0, device: str = "cpu", n: int = 10) -> None:
     from rdkit import Chem
 
+    from .chem import write_conformers
     from .metrics import stereo_preserved
     from .pretrained import from_pretrained
 
@@ -31,10 +32,8 @@ def run(out: Path, seed: int = 0, device: str = "cpu", n: int = 10) -> None:
                 warnings.simplefilter("ignore")           # fallbacks are counted in last_stats
                 mol = gen.generate(smiles, n, seed=seed)
             mol.SetProp("_Name", name)
-            for conf in mol.GetConformers():
-                stereo_ok += stereo_preserved(Chem.MolFromSmiles(smiles), mol, conf.GetId())
-                writer.write(mol, confId=conf.GetId())
-                made += 1
+            stereo_ok += sum(stereo_preserved(Chem.MolFromSmiles(smiles), mol, c.GetId()) for c in mol.GetConformers())
+            made += write_conformers(writer, mol, {"smiles": smiles}, generator=gen.name)
     finally:
         writer.close()
     seconds = time.perf_counter() - start

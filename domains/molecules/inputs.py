@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdkit import Chem, RDLogger
+from rdkit import Chem
+
+from .chem import captured_rdkit_log
 
 SMILES_COLUMNS = ("smiles", "SMILES", "Smiles", "canonical_smiles", "isomeric_smiles")
 
@@ -32,7 +34,7 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     """An RDKit ``Mol`` from ``smiles`` (sanitised, no hydrogens added); ``ValueError`` naming it
     and RDKit's reason when it does not parse."""
     log = []
-    with _captured_rdkit_errors(log):
+    with captured_rdkit_log(log):
         mol = Chem.MolFromSmiles(smiles.strip()) if smiles and smiles.strip() else None
     if mol is None:
         reason = log[-1] if log else "empty SMILES"
@@ -100,7 +102,7 @@ def _read_sdf(path: Path) -> Iterator[MolRecord]:
     supplier = Chem.SDMolSupplier(str(path), removeHs=False, sanitize=True)
     for i in range(len(supplier)):
         log: list[str] = []
-        with _captured_rdkit_errors(log):
+        with captured_rdkit_log(log):
             mol = supplier[i]
         where = f"{path.name} record {i + 1}"
         if mol is None:
@@ -108,31 +110,3 @@ def _read_sdf(path: Path) -> Iterator[MolRecord]:
         else:
             name = mol.GetProp("_Name") if mol.HasProp("_Name") and mol.GetProp("_Name") else f"record {i + 1}"
             yield MolRecord(name, where, mol)
-
-
-class _captured_rdkit_errors:
-    """Collect RDKit's error messages in ``log`` instead of printing them."""
-
-    def __init__(self, log: list):
-        self.log = log
-
-    def __enter__(self):
-        import io
-        import sys
-
-        from rdkit import rdBase
-
-        self._stream = io.StringIO()
-        self._old = sys.stderr
-        rdBase.LogToPythonStderr()
-        sys.stderr = self._stream
-        return self
-
-    def __exit__(self, *exc):
-        import sys
-
-        sys.stderr = self._old
-        lines = [ln.strip() for ln in self._stream.getvalue().splitlines() if ln.strip()]
-        self.log.extend(ln.split("] ", 1)[-1] for ln in lines)
-        RDLogger.EnableLog("rdApp.error")
-        return False
