@@ -29,6 +29,16 @@ class Episodes:
         if len(ends) == 0 or ends[-1] != total or np.any(np.diff(ends) <= 0) or ends[0] <= 0:
             raise ValueError(f"episode_ends must increase strictly and end at the number of steps ({total}); "
                              f"got {ends[:3]}...{ends[-3:]}")
+        for key, value in self.data.items():
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"array {key!r} holds {value.dtype} values; demonstrations are numbers")
+            bad = ~np.isfinite(value.reshape(len(value), -1)).all(1) if value.dtype.kind == "f" else None
+            if bad is not None and bad.any():
+                step = int(np.flatnonzero(bad)[0])
+                episode = int(np.searchsorted(ends, step, side="right"))
+                start = int(ends[episode - 1]) if episode else 0
+                raise ValueError(f"array {key!r} holds NaN or Inf: episode {episode}, step {step - start} "
+                                 f"(row {step}; {int(bad.sum())} rows in all)")
 
     # --- readers ----------------------------------------------------------------------------------
     @classmethod
@@ -42,6 +52,10 @@ class Episodes:
         root = zarr.open(str(path), mode="r")
         try:
             names = keys or list(root["data"].keys())
+            objects = [k for k in names if root["data"][k].dtype.kind == "O"]
+            if objects:                     # object arrays decode through pickle: never read them
+                raise ValueError(f"{path}: arrays {objects} hold Python objects, which would be unpickled; "
+                                 "a replay buffer holds numbers")
             data = {k: np.asarray(root["data"][k][:]) for k in names}
             ends = np.asarray(root["meta"]["episode_ends"][:])
         except KeyError as e:

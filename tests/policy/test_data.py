@@ -99,3 +99,17 @@ def test_bad_episode_inputs(tmp_path):
         WindowDataset(eps)
     with pytest.raises(ValueError, match="n_obs"):
         window_frames(eps, 4, 5, 2)
+
+
+def test_demonstrations_with_nan_or_objects_are_refused_naming_the_episode_and_step(tmp_path):
+    """A NaN in the demonstrations would train a NaN normaliser and fail only at evaluation; an
+    object array in a zarr would be unpickled on read."""
+    action = np.random.default_rng(0).random((20, 2))
+    action[13, 1] = np.nan
+    with pytest.raises(ValueError, match=r"'action' holds NaN or Inf: episode 2, step 1 \(row 13"):
+        Episodes({"action": action, "obs": np.zeros((20, 3))}, [5, 12, 20])
+    with pytest.raises(ValueError, match="holds object values"):
+        Episodes({"action": np.array([None] * 20, dtype=object)}, [20])
+    np.savez(tmp_path / "inf.npz", action=np.full((4, 2), np.inf), episode_ends=np.array([4]))
+    with pytest.raises(ValueError, match="episode 0, step 0"):
+        Episodes.load(tmp_path / "inf.npz")
