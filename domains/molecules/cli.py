@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             pool = mp.get_context("spawn").Pool(args.workers)
             results = pool.imap(_generate, jobs)
         else:
-            pool, results = None, map(_generate, jobs)
+            results = map(_generate, jobs)
         bar = tqdm(total=len(good), disable=len(good) < 2 or args.quiet, desc="molecules", unit="mol")
         for record, mol, error in (row for rows in results for row in rows):
             bar.update()
@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(stripped)} salt(s) or mixture(s) kept their largest fragment (the others are in the SDF's "
               f"stripped_fragments; --keep-fragments embeds every fragment)")
     if not written:
+        out.unlink(missing_ok=True)                # no empty file left behind to block the next run
         print(f"scidiff conformers: error: no conformer was written ({len(records)} input record(s))", file=sys.stderr)
         return 1
     return 1 if failures and args.strict else 0

@@ -173,3 +173,4 @@ def test_outputs_are_not_overwritten_and_nothing_written_is_an_error(tmp_path, c
     assert main(["conformers", str(bad), "--method", "etkdg", "-o", str(tmp_path / "none.sdf")]) == 1
     err = capsys.readouterr().err
     assert "bad.smi line 1" in err and "bad.smi line 2" in err and "no conformer was written (2 input record(s))" in err
+    assert not (tmp_path / "none.sdf").exists()
