@@ -66,6 +66,29 @@ class TrainConfig:
     progress: bool = True
     optim: OptimConfig = field(default_factory=OptimConfig)
 
+    # what a resumed run may change (the rest must match the checkpoint's: a different seed, batch
+    # or optimiser would make the resumed run a different one); ``steps`` extends or shortens it
+    MAY_CHANGE_ON_RESUME = ("steps", "device", "bf16", "compile", "log_every", "eval_every", "checkpoint_every",
+                            "keep_last", "max_nonfinite", "progress", "init_from")
+
+
+def config_changes(saved: dict, now: dict, allowed=(), where: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts, except ``allowed`` ones."""
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        name = f"{where}{key}"
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, allowed, f"{name}.")
+        elif _plain(a) != _plain(b) and name not in allowed:
+            out.append(name)
+    return out
+
+
+def _plain(value):
+    """Tuples as lists, as YAML and JSON give them back."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
 
 class Trainer:
     """Train ``model`` on ``dataset`` (a tensor, a map-style dataset, or anything with
@@ -143,8 +166,21 @@ class Trainer:
         if found and not resume:
             raise ValueError(f"{self.out} already holds checkpoints; pass resume=True (--resume) to continue "
                              f"or choose another output folder")
+        if resume and not found:
+            names = [p.name for p in ckpt.list_checkpoints(self.ckpt_dir)]
+            raise ValueError(f"--resume: {self.ckpt_dir} holds no usable checkpoint (found: "
+                             f"{', '.join(names) + ', none of them readable' if names else 'nothing'}); "
+                             "start without --resume")
         if found:
-            self.load_state(found[1], found[2])
+            changed = config_changes(found[2].get("config", {}), to_dict(self.cfg), TrainConfig.MAY_CHANGE_ON_RESUME)
+            if changed:
+                raise ValueError(f"--resume: the train config differs from the checkpoint's in {', '.join(changed)}; "
+                                 f"only {', '.join(TrainConfig.MAY_CHANGE_ON_RESUME)} may change")
+            try:
+                self.load_state(found[1], found[2])
+            except (RuntimeError, KeyError) as e:
+                raise ValueError(f"--resume: {found[0]} does not hold this model (a changed model config?): "
+                                 f"{str(e).splitlines()[0]}") from None
         self.out.mkdir(parents=True, exist_ok=True)
         net = self._wrap()
         log = _Log(self.out, self.dist.main)
@@ -179,7 +215,7 @@ class Trainer:
                 if periodic or self.step == self.cfg.steps or stop or is_best:
                     self.save(best=is_best)
                 if stop:
-                    last["interrupted"] = True
+                    last = {**last, "step": self.step, "interrupted": True}     # the step the checkpoint holds
                     break
         finally:
             bar.close()

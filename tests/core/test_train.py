@@ -278,3 +278,56 @@ def test_ema_pairs_parameters_by_name_not_position():
     ema.update(model, step=0)                                                 # decay 0: copy exactly
     for name, p in model.named_parameters():
         torch.testing.assert_close(dict(ema.model.named_parameters())[name], p)
+
+
+def test_resume_needs_a_checkpoint_and_the_same_config(tmp_path):
+    """--resume without a usable checkpoint, or with a train config other than the checkpoint's
+    (a changed batch, seed, optimiser), is refused naming what it found or what differs; the
+    number of steps may change. A model that no longer fits the checkpoint is one sentence too."""
+    loss = lambda m, b, g: ((m(b) - b) ** 2).mean()           # noqa: E731
+    with pytest.raises(ValueError, match=r"holds no usable checkpoint \(found: nothing\)"):
+        _tiny_trainer(tmp_path, loss).fit(resume=True)
+    _tiny_trainer(tmp_path, loss, steps=10).fit()
+    with pytest.raises(ValueError, match="differs from the checkpoint's in batch_size, optim.lr"):
+        t = _tiny_trainer(tmp_path, loss, steps=10)
+        t.cfg.batch_size, t.cfg.optim.lr = 16, 1e-3
+        t.fit(resume=True)
+    assert _tiny_trainer(tmp_path, loss, steps=15).fit(resume=True)["step"] == 15     # more steps: fine
+    torch.manual_seed(0)
+    wider = Trainer(torch.nn.Linear(2, 3), loss, torch.randn(64, 2), _tiny_trainer(tmp_path, loss, steps=20).cfg,
+                    tmp_path / "run")
+    with pytest.raises(ValueError, match="does not hold this model"):
+        wider.fit(resume=True)
+    for f in (tmp_path / "run" / "checkpoints").glob("step_*/meta.json"):
+        f.write_text("{")                                                              # every checkpoint broken
+    with pytest.raises(ValueError, match="found: step_00000005, step_00000010, step_00000015, none of them readable"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _tiny_trainer(tmp_path, loss, steps=20).fit(resume=True)
+
+
+def test_a_resumed_task_may_not_change_its_model(tmp_path):
+    from scidiff.train.mixture_task import run
+
+    cfg = {"domain": "mixture", "data_size": 200, "model": {"width": 16, "depth": 1, "time_dim": 8},
+           "train": {"steps": 3, "batch_size": 16, "progress": False, "log_every": 1, "checkpoint_every": 3}}
+    run(cfg, tmp_path / "o")
+    changed = {**cfg, "model": {**cfg["model"], "width": 32}}
+    with pytest.raises(ValueError, match=r"differs from the run's .* in model.width"):
+        run(changed, tmp_path / "o", resume=True)
+    assert run({**cfg, "train": {**cfg["train"], "steps": 5}}, tmp_path / "o", resume=True)["step"] == 5
+
+
+def test_an_interrupted_run_reports_the_step_of_its_checkpoint(tmp_path):
+    """The metrics returned on interruption name the step the checkpoint holds (7 here), not the
+    last logged one (5)."""
+    holder = {}
+
+    def loss(model, batch, gen):
+        if holder["t"].step == 6:
+            holder["t"]._stop = True                   # as SIGINT would, during step 7
+        return ((model(batch) - batch) ** 2).mean()
+
+    holder["t"] = t = _tiny_trainer(tmp_path, loss, steps=20, checkpoint_every=0)
+    last = t.fit()
+    assert last["interrupted"] and last["step"] == 7 and (t.ckpt_dir / "step_00000007").is_dir()
